@@ -1,0 +1,94 @@
+"""Train a model from a config (mmaction2-compatible command line).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+    bash tools/dist_train.sh CONFIG NPROC [same options]     # torchrun; gloo on CPU, nccl on GPU
+"""
+import argparse
+import os
+import os.path as osp
+
+import vmae2_mm  # noqa: F401  (compat fixes + registration before any config is built)
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+from vmae2_mm.engine import enable_amp, setup_distributed
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a vmae2_mm model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from this checkpoint, or the latest in work_dir if no '
+                        'path is given')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: fp16+loss scale on CUDA, bf16 autocast on CPU')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale lr by the actual total batch size (auto_scale_lr in config)')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument('--diff-rank-seed', action='store_true',
+                        help='different seeds for different ranks')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    setup_distributed(cfg, args.launcher)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        enable_amp(cfg)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+        if cfg.get('default_hooks', {}).get('checkpoint', {}).get('save_best'):
+            cfg.default_hooks.checkpoint.save_best = None
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise KeyError('--auto-scale-lr needs auto_scale_lr=dict(enable=..., '
+                           f'base_batch_size=...) in {args.config}')
+        cfg.auto_scale_lr.enable = True
+    randomness = cfg.get('randomness', dict())
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    if args.diff_rank_seed:
+        randomness['diff_rank_seed'] = True
+    if args.deterministic:
+        randomness['deterministic'] = True
+    if randomness:
+        randomness.setdefault('seed', None)
+        cfg.randomness = randomness
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+if __name__ == '__main__':
+    main()

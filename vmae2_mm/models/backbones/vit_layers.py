@@ -1,0 +1,268 @@
+"""Building blocks of the VideoMAE V2 ViT: cube embedding, attention, MLP, block, sinusoid table.
+
+Parameter names follow the official OpenGVLab/VideoMAEv2 ``modeling_finetune.py`` so released
+checkpoints load by prefix stripping alone: ``patch_embed.proj``, ``blocks.i.norm1``,
+``blocks.i.attn.{qkv,q_bias,v_bias,proj}``, ``blocks.i.mlp.{fc1,fc2}``, ``blocks.i.gamma_{1,2}``.
+"""
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from torch import Tensor, nn
+
+ATTN_IMPLS = ('sdpa', 'manual')
+
+
+def sinusoid_table(num_positions: int, dims: int) -> Tensor:
+    """Fixed 1-D sinusoid position table over all tokens, as the official model builds it.
+
+    Angle for token ``pos`` and channel ``j`` is ``pos / 10000^(2*floor(j/2)/dims)``; sin on even
+    channels, cos on odd ones. Built in float64 and cast to float32: a float32-only computation
+    deviates by up to ~1.4e-4 from the released model's table.
+
+    Args:
+        num_positions (int): Number of tokens N.
+        dims (int): Channels C.
+
+    Returns:
+        Tensor: [1, N, C] float32.
+    """
+    pos = np.arange(num_positions, dtype=np.float64)[:, None]
+    inv = np.power(10000.0, 2 * (np.arange(dims) // 2) / dims)[None, :]
+    table = pos / inv
+    table[:, 0::2] = np.sin(table[:, 0::2])
+    table[:, 1::2] = np.cos(table[:, 1::2])
+    return torch.from_numpy(table).float().unsqueeze(0)
+
+
+def resize_pos_table(table: Tensor, src_grid: Tuple[int, int, int],
+                     dst_grid: Tuple[int, int, int]) -> Tensor:
+    """Resize a token table laid out on a ``(T', H', W')`` grid, as official fine-tuning does.
+
+    Spatial size: bicubic per temporal slice (align_corners=False); temporal size: linear
+    (align_corners=False). This is what ``run_class_finetuning.py`` does to the 8x14x14 table
+    when fine-tuning at another resolution or frame count.
+
+    Args:
+        table (Tensor): [1, T*H*W, C].
+        src_grid (tuple[int]): (T, H, W) of ``table``.
+        dst_grid (tuple[int]): (T', H', W') wanted.
+
+    Returns:
+        Tensor: [1, T'*H'*W', C] in the dtype of ``table``.
+    """
+    if tuple(src_grid) == tuple(dst_grid):
+        return table
+    t, h, w = src_grid
+    nt, nh, nw = dst_grid
+    c = table.shape[-1]
+    x = table.reshape(t, h, w, c).float()
+    if (h, w) != (nh, nw):
+        # (T, H, W, C) -> (T, C, H, W)
+        x = F.interpolate(x.permute(0, 3, 1, 2), size=(nh, nw), mode='bicubic',
+                          align_corners=False).permute(0, 2, 3, 1)
+    if t != nt:
+        # (T, H', W', C) -> (H'*W', C, T)
+        x = x.reshape(t, nh * nw, c).permute(1, 2, 0)
+        x = F.interpolate(x, size=nt, mode='linear', align_corners=False)
+        x = x.permute(2, 0, 1)
+    return x.reshape(1, nt * nh * nw, c).to(table.dtype)
+
+
+class CubeEmbed(nn.Module):
+    """Cube (tubelet) embedding: one Conv3d with kernel = stride = (tubelet, p, p).
+
+    Args:
+        in_channels (int): Input channels. Defaults to 3.
+        embed_dims (int): Output channels C.
+        patch_size (int): Spatial patch size p.
+        tubelet_size (int): Temporal patch size. Defaults to 2.
+    """
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int,
+                 tubelet_size: int = 2) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        k = (tubelet_size, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_channels, embed_dims, kernel_size=k, stride=k)
+
+    def grid(self, x: Tensor) -> Tuple[int, int, int]:
+        """Token grid ``(T', H', W')`` of an input ``[B, C, T, H, W]``; checks divisibility."""
+        _, _, t, h, w = x.shape
+        p, tub = self.patch_size, self.tubelet_size
+        if t % tub or h % p or w % p:
+            raise ValueError(
+                f'input of shape {tuple(x.shape)} [B, C, T, H, W] does not tile into cubes of '
+                f'{tub}x{p}x{p}: T must be divisible by {tub} and H, W by {p}')
+        return t // tub, h // p, w // p
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, T, H, W] -> tokens [B, N, C'] in (t, h, w) raster order."""
+        self.grid(x)
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused bias-free ``qkv`` and separate q/v biases.
+
+    k has no bias (``q_bias``/``v_bias`` only), exactly as the released VideoMAE V2 models.
+
+    Args:
+        dims (int): Channels C.
+        num_heads (int): Heads; ``dims`` must be divisible by it.
+        qkv_bias (bool): Create ``q_bias`` and ``v_bias``. Defaults to True.
+        attn_drop (float): Dropout on attention weights. Defaults to 0.
+        proj_drop (float): Dropout after the output projection. Defaults to 0.
+        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``, fused kernels) or
+            ``'manual'`` (explicit softmax, the official formulation). Same semantics.
+    """
+
+    def __init__(self, dims: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.,
+                 proj_drop: float = 0., attn_impl: str = 'sdpa') -> None:
+        super().__init__()
+        if dims % num_heads:
+            raise ValueError(f'embed_dims {dims} must be divisible by num_heads {num_heads}')
+        if attn_impl not in ATTN_IMPLS:
+            raise ValueError(f'attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}')
+        self.num_heads = num_heads
+        self.head_dims = dims // num_heads
+        self.scale = self.head_dims**-0.5
+        self.attn_impl = attn_impl
+        self.qkv = nn.Linear(dims, dims * 3, bias=False)
+        if qkv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(dims))
+            self.v_bias = nn.Parameter(torch.zeros(dims))
+        else:
+            self.register_parameter('q_bias', None)
+            self.register_parameter('v_bias', None)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dims, dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, N, C] -> [B, N, C]."""
+        b, n, c = x.shape
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
+        qkv = F.linear(x, self.qkv.weight, bias)
+        # (B, N, 3C) -> (3, B, heads, N, head_dims)
+        q, k, v = qkv.reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
+        drop = self.attn_drop if self.training else 0.
+        if self.attn_impl == 'sdpa':
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            attn = F.dropout(attn.softmax(dim=-1), drop)
+            x = attn @ v
+        # (B, heads, N, head_dims) -> (B, N, C)
+        x = x.transpose(1, 2).reshape(b, n, c)
+        return self.proj_drop(self.proj(x))
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU (exact erf) -> fc2 -> dropout; no dropout after the activation (official)."""
+
+    def __init__(self, dims: int, hidden_dims: int, drop: float = 0.) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dims, hidden_dims)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dims, dims)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, N, C] -> [B, N, C]."""
+        return self.drop(self.fc2(self.act(self.fc1(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with optional layer scale and drop path.
+
+    ``x + DropPath(g1 * Attn(LN1 x))`` then ``x + DropPath(g2 * MLP(LN2 x))``; ``gamma_1`` and
+    ``gamma_2`` exist only when ``init_values > 0`` (released checkpoints have none).
+
+    Args:
+        dims (int): Channels C.
+        num_heads (int): Attention heads.
+        mlp_hidden_dims (int): MLP hidden width.
+        qkv_bias (bool): q/v biases. Defaults to True.
+        drop (float): Dropout after projections. Defaults to 0.
+        attn_drop (float): Attention dropout. Defaults to 0.
+        drop_path (float): Stochastic depth rate of this block. Defaults to 0.
+        init_values (float): Layer-scale init; 0 disables it. Defaults to 0.
+        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='LN', eps=1e-6)``.
+        attn_impl (str): See :class:`Attention`. Defaults to ``'sdpa'``.
+    """
+
+    def __init__(self, dims: int, num_heads: int, mlp_hidden_dims: int, qkv_bias: bool = True,
+                 drop: float = 0., attn_drop: float = 0., drop_path: float = 0.,
+                 init_values: float = 0., norm_cfg: Optional[dict] = None,
+                 attn_impl: str = 'sdpa') -> None:
+        super().__init__()
+        norm_cfg = norm_cfg or dict(type='LN', eps=1e-6)
+        self.norm1 = build_norm_layer(norm_cfg, dims)[1]
+        self.attn = Attention(dims, num_heads, qkv_bias, attn_drop, drop, attn_impl)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = build_norm_layer(norm_cfg, dims)[1]
+        self.mlp = Mlp(dims, mlp_hidden_dims, drop)
+        if init_values and init_values > 0:
+            self.gamma_1 = nn.Parameter(init_values * torch.ones(dims))
+            self.gamma_2 = nn.Parameter(init_values * torch.ones(dims))
+        else:
+            self.register_parameter('gamma_1', None)
+            self.register_parameter('gamma_2', None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, N, C] -> [B, N, C]."""
+        a = self.attn(self.norm1(x))
+        if self.gamma_1 is not None:
+            a = self.gamma_1 * a
+        x = x + self.drop_path(a)
+        m = self.mlp(self.norm2(x))
+        if self.gamma_2 is not None:
+            m = self.gamma_2 * m
+        return x + self.drop_path(m)
+
+
+def run_blocks(blocks: nn.ModuleList, x: Tensor, with_cp: bool) -> Tensor:
+    """Apply ``blocks`` in order, each under activation checkpointing when ``with_cp`` and
+    gradients are needed. x: [B, N, C] -> [B, N, C]."""
+    for blk in blocks:
+        if with_cp and x.requires_grad:
+            x = cp.checkpoint(blk, x, use_reentrant=False)
+        else:
+            x = blk(x)
+    return x
+
+
+def init_official_vit(module: nn.Module, mode: str = 'trunc_normal') -> None:
+    """Official weight init for ViT parts: Linear weights trunc-normal(std .02) (fine-tune model)
+    or xavier-uniform (pretrain model), biases 0, LayerNorm 1/0; Conv3d keeps PyTorch's default.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            if mode == 'xavier':
+                nn.init.xavier_uniform_(m.weight)
+            else:
+                nn.init.trunc_normal_(m.weight, std=.02, a=-2., b=2.)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def drop_path_rates(rate: float, depth: int) -> list:
+    """Linear stochastic-depth ramp ``linspace(0, rate, depth)`` as official."""
+    return [float(r) for r in np.linspace(0, rate, depth)]
+
+
+__all__ = [
+    'sinusoid_table', 'resize_pos_table', 'CubeEmbed', 'Attention', 'Mlp', 'Block', 'run_blocks',
+    'init_official_vit', 'drop_path_rates', 'ATTN_IMPLS'
+]
