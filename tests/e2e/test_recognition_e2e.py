@@ -82,6 +82,13 @@ def test_dist_train_two_cpu_processes(motion_dataset, tmp_path):
     assert 'Distributed training: True' in out, out[-3000:]
     # 192 training clips, batch 16 per process, 2 processes -> 6 iterations per epoch
     assert re.search(r'Epoch\(train\) \[2\]\[6/6\]', out), out[-3000:]
+    # 2-process test: 64 held-out clips, batch 4 per process -> 8 iterations
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools/dist_test.sh'), str(cfg),
+                           str(work / 'epoch_2.pth'), '2', '--work-dir', str(tmp_path / 'test')],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    assert re.search(r'Epoch\(test\) \[8/8\].*acc/top1', out), out[-3000:]
 
 
 @pytest.mark.e2e

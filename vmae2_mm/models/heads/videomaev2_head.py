@@ -27,6 +27,15 @@ class VideoMAEv2Head(TimeSformerHead):
         super().__init__(num_classes, in_channels, **kwargs)
         self.init_scale = init_scale
 
+    def loss_by_feat(self, cls_scores: torch.Tensor, data_samples) -> dict:
+        """Loss on fp32 scores [B, K]: mmaction2's ``BaseHead`` converts the scores to numpy for
+        the top-k accuracy, which fails for bfloat16 (bf16 autocast, e.g. ``--amp`` on CPU)."""
+        return super().loss_by_feat(cls_scores.float(), data_samples)
+
+    def predict_by_feat(self, cls_scores: torch.Tensor, data_samples) -> list:
+        """Predictions from fp32 scores [B * views, K] (see :meth:`loss_by_feat`)."""
+        return super().predict_by_feat(cls_scores.float(), data_samples)
+
     def init_weights(self) -> None:
         """trunc-normal(std) weight, zero bias, both scaled by ``init_scale``."""
         super().init_weights()

@@ -14,6 +14,17 @@ def test_init_scale_and_shapes():
     assert head(torch.randn(3, 64)).shape == (3, 10)
 
 
+def test_loss_and_predict_accept_bf16_scores():
+    from mmaction.structures import ActionDataSample
+    head = VideoMAEv2Head(num_classes=4, in_channels=8, average_clips='prob')
+    samples = [ActionDataSample().set_gt_label(i) for i in range(2)]
+    scores = torch.randn(2, 4).bfloat16()
+    losses = head.loss_by_feat(scores, samples)
+    assert losses['loss_cls'].dtype == torch.float32 and 'top1_acc' in losses
+    preds = head.predict_by_feat(scores, samples)
+    assert preds[0].pred_score.dtype == torch.float32
+
+
 def test_registry_smoke():
     import vmae2_mm  # noqa: F401
     from mmaction.registry import DATASETS, MODELS, OPTIM_WRAPPERS
