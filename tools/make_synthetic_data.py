@@ -3,6 +3,7 @@
     python tools/make_synthetic_data.py recognition --out data/motion [--num-classes 4 ...]
     python tools/make_synthetic_data.py ava --out data/mini_ava ...
     python tools/make_synthetic_data.py thumos --out data/mini_thumos ...
+    python tools/make_synthetic_data.py pretrain --out data/ramps ...
 
 Each task lives in ``vmae2_mm/datasets/synthetic/<task>.py`` with ``add_arguments`` and ``run``.
 """
@@ -13,6 +14,7 @@ TASKS = {
     'recognition': 'motion clips (mp4) + mmaction2 video lists; label = direction of motion',
     'ava': 'mini-AVA: frames at 30 fps, AVA CSVs, label-map pbtxt, excluded timestamps, proposals',
     'thumos': 'mini-THUMOS: untrimmed mp4s + ActionFormer-style JSON annotations',
+    'pretrain': 'drifting colour ramps (mp4) + path label lists for the pre-training check',
 }
 
 

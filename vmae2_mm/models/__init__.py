@@ -1,1 +1,5 @@
 from . import backbones, heads  # noqa: F401  (registration)
+from . import pretrainers  # noqa: F401  (registration)
+from . import distillers  # noqa: F401  (registration)
+from . import detectors  # noqa: F401,E402  (AVA detector parts registered in mmdet)
+from . import localizers, losses  # noqa: F401,E402  (ActionFormer TAD)

@@ -1,0 +1,175 @@
+"""Forward time and peak memory: our VideoMAEv2ViT vs HF transformers VideoMAE, same weights.
+
+    python benchmarks/bench_backbone.py [--archs small base] [--frames 16] [--size 224]
+        [--repeats 3] [--dtypes fp32 bf16]
+
+Every (implementation, arch, dtype) case runs in its own subprocess, one after another, so its
+peak resident memory (``ru_maxrss``) is its own; the main process prints ratios measured side by
+side in this one run:
+
+* speed-up of ours over HF ``attn_implementation='eager'`` and ``'sdpa'`` (median forward time,
+  batch 1, inference, fp32 and CPU bf16 autocast);
+* achieved GFLOP/s of our fp32 forward (analytic FLOP count) against the machine's measured fp32
+  matmul peak (large ``torch.mm``);
+* our bf16-autocast speed-up over our fp32.
+
+Peak RSS includes the loaded weights (each worker reads the same state-dict file).
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+ARCHS = {
+    'small': dict(embed_dims=384, depth=12, num_heads=6, mlp_hidden_dims=1536, patch_size=16),
+    'base': dict(embed_dims=768, depth=12, num_heads=12, mlp_hidden_dims=3072, patch_size=16),
+    'large': dict(embed_dims=1024, depth=24, num_heads=16, mlp_hidden_dims=4096, patch_size=16),
+}
+
+
+def forward_flops(arch: dict, frames: int, size: int) -> float:
+    """Multiply-adds x 2 of one backbone forward (cube embedding, blocks; norms ignored)."""
+    d, h, p = arch['embed_dims'], arch['mlp_hidden_dims'], arch['patch_size']
+    n = (frames // 2) * (size // p)**2
+    embed = 2 * n * d * 3 * 2 * p * p
+    block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * h
+    return embed + arch['depth'] * block
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of an n x n x n ``torch.mm`` in ``dtype``."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float('inf')
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def _hf_config(arch_name: str, frames: int, size: int, attn: str = 'eager'):
+    import transformers
+    arch = ARCHS[arch_name]
+    return transformers.VideoMAEConfig(
+        image_size=size, patch_size=arch['patch_size'], num_frames=frames,
+        hidden_size=arch['embed_dims'], num_hidden_layers=arch['depth'],
+        num_attention_heads=arch['num_heads'], intermediate_size=arch['mlp_hidden_dims'],
+        layer_norm_eps=1e-6, use_mean_pooling=True, attn_implementation=attn)
+
+
+def write_weights(arch_name: str, frames: int, size: int, path: str) -> None:
+    """One random HF VideoMAE state dict, loaded by every implementation of this arch."""
+    import transformers
+    torch.manual_seed(0)
+    torch.save(transformers.VideoMAEModel(_hf_config(arch_name, frames, size)).state_dict(), path)
+
+
+def _build(impl: str, arch_name: str, frames: int, size: int, weights: str):
+    import transformers
+
+    import vmae2_mm  # noqa: F401
+    from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
+    from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
+    if impl.startswith('hf'):
+        attn = 'sdpa' if impl == 'hf_sdpa' else 'eager'
+        hf = transformers.VideoMAEModel(_hf_config(arch_name, frames, size, attn)).eval()
+        hf.load_state_dict(torch.load(weights, weights_only=True))
+        return lambda x: hf(pixel_values=x.permute(0, 2, 1, 3, 4)).last_hidden_state
+    ours = VideoMAEv2ViT(arch=ARCHS[arch_name], img_size=size, num_frames=frames,
+                         pos_embed_grid_from=None, out_type='tokens', attn_impl='sdpa').eval()
+    report = load_backbone_checkpoint(ours, weights)
+    assert not report['unexpected'], report
+    return ours
+
+
+def worker(impl: str, arch: str, dtype: str, frames: int, size: int, repeats: int,
+           weights: str) -> dict:
+    """Time one case; returns median seconds, peak RSS (MiB) and a checksum of the output."""
+    fn = _build(impl, arch, frames, size, weights)
+    x = torch.randn(1, 3, frames, size, size, generator=torch.Generator().manual_seed(1))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = []
+    with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16,
+                                                enabled=dtype == 'bf16'):
+        out = fn(x)  # warm-up
+        for _ in range(repeats):
+            t = time.perf_counter()
+            out = fn(x)
+            times.append(time.perf_counter() - t)
+    times.sort()
+    return dict(time=times[len(times) // 2], peak_rss_mib=resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 1024, rss_before_mib=rss_before,
+                checksum=float(out.float().abs().mean()))
+
+
+def run_case(impl, arch, dtype, args, weights) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), '--worker', impl, arch, dtype, weights,
+           '--frames', str(args.frames), '--size', str(args.size), '--repeats',
+           str(args.repeats)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--archs', nargs='+', default=['small', 'base'], choices=sorted(ARCHS))
+    parser.add_argument('--dtypes', nargs='+', default=['fp32', 'bf16'], choices=['fp32', 'bf16'])
+    parser.add_argument('--frames', type=int, default=16)
+    parser.add_argument('--size', type=int, default=224)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--worker', nargs=4, metavar=('IMPL', 'ARCH', 'DTYPE', 'WEIGHTS'))
+    args = parser.parse_args(argv)
+    if args.worker:
+        impl, arch, dtype, weights = args.worker
+        print(json.dumps(worker(impl, arch, dtype, args.frames, args.size, args.repeats,
+                                weights)))
+        return None
+
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, input 1x3x'
+          f'{args.frames}x{args.size}x{args.size}, median of {args.repeats} forwards')
+    peak32 = matmul_peak(torch.float32)
+    peak16 = matmul_peak(torch.bfloat16)
+    print(f'matmul peak: fp32 {peak32:.1f} GFLOP/s, bf16 {peak16:.1f} GFLOP/s '
+          f'(bf16/fp32 {peak16 / peak32:.2f}x)')
+    results = {}
+    tmp = tempfile.mkdtemp(prefix='bench_backbone_')
+    for arch in args.archs:
+        flops = forward_flops(ARCHS[arch], args.frames, args.size)
+        weights = os.path.join(tmp, f'{arch}.pth')
+        write_weights(arch, args.frames, args.size, weights)
+        for dtype in args.dtypes:
+            row = {impl: run_case(impl, arch, dtype, args, weights)
+                   for impl in ('ours', 'hf_eager', 'hf_sdpa')}
+            if dtype == 'fp32':  # same weights, same input: same tokens
+                assert abs(row['ours']['checksum'] - row['hf_eager']['checksum']) < 1e-4
+            results[(arch, dtype)] = row
+            o, e, s = row['ours'], row['hf_eager'], row['hf_sdpa']
+            print(f'\nViT-{arch[0].upper()} {dtype}: {flops / 1e9:.1f} GFLOP per forward')
+            for impl, r in row.items():
+                print(f'  {impl:9s} {r["time"] * 1e3:8.1f} ms  {flops / r["time"] / 1e9:7.1f} '
+                      f'GFLOP/s  peak RSS {r["peak_rss_mib"]:7.0f} MiB')
+            print(f'  speed-up vs HF eager {e["time"] / o["time"]:.2f}x (target >= 1.8x), '
+                  f'vs HF sdpa {s["time"] / o["time"]:.2f}x (target >= 1.0x); peak RSS ours/eager '
+                  f'{o["peak_rss_mib"] / e["peak_rss_mib"]:.2f}, ours/sdpa '
+                  f'{o["peak_rss_mib"] / s["peak_rss_mib"]:.2f}')
+            if dtype == 'fp32':
+                print(f'  ours: {flops / o["time"] / 1e9 / peak32 * 100:.0f}% of the fp32 matmul '
+                      'peak (target >= 80%)')
+        if ('fp32' in args.dtypes) and ('bf16' in args.dtypes):
+            r32, r16 = results[(arch, 'fp32')]['ours'], results[(arch, 'bf16')]['ours']
+            print(f'  ours bf16 autocast vs ours fp32: {r32["time"] / r16["time"]:.2f}x '
+                  '(target >= 3x with AMX)')
+    shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+if __name__ == '__main__':
+    main()

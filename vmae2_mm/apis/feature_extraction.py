@@ -1,0 +1,387 @@
+"""Clip-feature extraction from untrimmed videos for temporal action detection.
+
+Reproduces OpenGVLab/VideoMAEv2 ``extract_tad_feature.py`` (clips of ``clip_len`` consecutive
+native-fps frames starting at ``0, stride, 2 * stride, ...``; uint8 -> /255 -> bilinear squash to
+``img_size``^2, no mean/std; feature = ``fc_norm(mean(tokens))``; one [N, C] float32 ``.npy``
+per video with ``N = (frames - clip_len) // stride + 1``) but decodes and preprocesses every
+frame once, streaming the video in chunks (overlapping clips reuse frames), and runs clips in
+batches, optionally under bf16/fp16 autocast. The official script decodes each clip's frames
+separately and runs batch 1 (see ``benchmarks/bench_tad_extraction.py``).
+
+mmaction2's ``UntrimmedSampleFrames`` + ``FeatureHead`` path samples and decodes per clip through
+the dataset pipeline, which is the per-clip decoding this module avoids.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import time
+from contextlib import nullcontext
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PREPROCESS_MODES = ('official', 'normalized')
+AMP_DTYPES = {None: None, 'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+VIDEO_EXTS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg', '.mpeg', '.flv')
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class TooShortVideoError(ValueError):
+    """The video has fewer frames than one clip."""
+
+
+def num_clips(num_frames: int, clip_len: int, stride: int) -> int:
+    """Features of a video: ``(num_frames - clip_len) // stride + 1`` (0 if too short)."""
+    return 0 if num_frames < clip_len else (num_frames - clip_len) // stride + 1
+
+
+class ClipFeatureExtractor:
+    """Sliding-window clip features of one video at a time.
+
+    Args:
+        model (nn.Module): Maps [B, 3, clip_len, S, S] to pooled features [B, C] (a
+            ``VideoMAEv2ViT`` with ``out_type='pooled'``); used in eval mode.
+        clip_len (int): Frames per clip. Defaults to 16.
+        stride (int): Frames between clip starts (THUMOS14 4, FineAction 16). Defaults to 4.
+        img_size (int): Squash-resize target S. Defaults to 224.
+        preprocess (str): ``'official'`` (/255 only, as the released features) or
+            ``'normalized'`` (/255 then ``(x - mean) / std``, as in training). Defaults to
+            'official'.
+        mean (Sequence[float]): RGB mean on the 0..1 scale for ``'normalized'``.
+        std (Sequence[float]): RGB std on the 0..1 scale for ``'normalized'``.
+        batch_size (int): Clips per forward pass. Defaults to 8.
+        chunk_frames (int): Frames decoded per step; bounds memory to about
+            ``(chunk_frames + clip_len) * 3 * S^2 * 4`` bytes. Defaults to 128.
+        amp (str, optional): ``'bf16'`` / ``'fp16'`` autocast, or None for fp32 (official).
+        device (str | torch.device): Defaults to 'cpu'.
+    """
+
+    def __init__(self,
+                 model: nn.Module,
+                 clip_len: int = 16,
+                 stride: int = 4,
+                 img_size: int = 224,
+                 preprocess: str = 'official',
+                 mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD,
+                 batch_size: int = 8,
+                 chunk_frames: int = 128,
+                 amp: Optional[str] = None,
+                 device='cpu') -> None:
+        errors = []
+        for name, v in (('clip_len', clip_len), ('stride', stride), ('img_size', img_size),
+                        ('batch_size', batch_size), ('chunk_frames', chunk_frames)):
+            if not isinstance(v, int) or v < 1:
+                errors.append(f'{name} must be a positive int, got {v!r}')
+        if preprocess not in PREPROCESS_MODES:
+            errors.append(f'preprocess must be one of {PREPROCESS_MODES}, got {preprocess!r}')
+        if amp not in AMP_DTYPES:
+            errors.append(f"amp must be one of {sorted(k for k in AMP_DTYPES if k)} or None, got "
+                          f'{amp!r}')
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            errors.append(f'mean and std must be 3 RGB values (std > 0), got {mean}, {std}')
+        if errors:
+            raise ValueError('feature extraction config: ' + '; '.join(errors))
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.clip_len = clip_len
+        self.stride = stride
+        self.img_size = img_size
+        self.preprocess_mode = preprocess
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.batch_size = batch_size
+        self.chunk_frames = max(chunk_frames, clip_len)
+        self.amp = None if amp == 'none' else amp
+
+    def preprocessing_record(self) -> dict:
+        """What was done to the frames, for the metadata file."""
+        rec = dict(mode=self.preprocess_mode, resize='bilinear squash, align_corners=False',
+                   img_size=self.img_size, scale='1/255', channel_order='RGB')
+        if self.preprocess_mode == 'normalized':
+            rec.update(mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist())
+        return rec
+
+    def preprocess(self, frames: np.ndarray) -> Tensor:
+        """uint8 frames [F, H, W, 3] RGB -> float32 [F, 3, S, S] (official order: /255, then
+        resize; per-frame resizing equals the official resize of the [C, T, H, W] clip)."""
+        x = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.
+        if x.shape[-2:] != (self.img_size, self.img_size):
+            x = F.interpolate(x, size=(self.img_size, self.img_size), mode='bilinear',
+                              align_corners=False)
+        if self.preprocess_mode == 'normalized':
+            x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        return x
+
+    @torch.no_grad()
+    def forward_clips(self, clips: Tensor) -> Tensor:
+        """clips [B, 3, clip_len, S, S] -> features [B, C] float32 on the CPU."""
+        ctx = (torch.autocast(self.device.type, dtype=AMP_DTYPES[self.amp]) if self.amp
+               else nullcontext())
+        with ctx:
+            out = self.model(clips)
+        if out.ndim != 2:
+            raise ValueError(f'the model must return pooled features [B, C], got '
+                             f'{tuple(out.shape)}; use out_type="pooled"')
+        return out.float().cpu()
+
+    def iter_chunks(self, reader, needed: int) -> Iterator[np.ndarray]:
+        """Decode frames ``[0, needed)`` once, ``chunk_frames`` at a time (uint8 [F, H, W, 3])."""
+        for a in range(0, needed, self.chunk_frames):
+            b = min(a + self.chunk_frames, needed)
+            yield reader.get_batch(list(range(a, b))).asnumpy()
+
+    def extract(self, path: str) -> Tuple[np.ndarray, dict]:
+        """Features of one video.
+
+        Args:
+            path (str): Video file.
+
+        Returns:
+            tuple: features [N, C] float32 and ``dict(frames, fps, frames_decoded,
+            num_features)``.
+
+        Raises:
+            TooShortVideoError: fewer frames than ``clip_len``.
+            Exception: whatever decord raises on an unreadable file.
+        """
+        from decord import VideoReader, cpu
+
+        reader = VideoReader(path, ctx=cpu(0), num_threads=1)
+        total = len(reader)
+        fps = float(reader.get_avg_fps())
+        n = num_clips(total, self.clip_len, self.stride)
+        if n == 0:
+            raise TooShortVideoError(f'{path}: {total} frames, fewer than clip_len='
+                                     f'{self.clip_len}')
+        starts = np.arange(n) * self.stride
+        needed = int(starts[-1]) + self.clip_len  # frames after the last clip are never used
+        offsets = torch.arange(self.clip_len)
+        feats: List[Tensor] = []
+        buf: Optional[Tensor] = None  # preprocessed frames [F, 3, S, S] from frame buf_start
+        buf_start, decoded, next_clip = 0, 0, 0
+        for chunk in self.iter_chunks(reader, needed):
+            x = self.preprocess(chunk)
+            buf = x if buf is None else torch.cat([buf, x])
+            decoded += len(chunk)
+            ready = int(np.searchsorted(starts + self.clip_len, decoded, side='right'))
+            for a in range(next_clip, ready, self.batch_size):
+                b = min(a + self.batch_size, ready)
+                idx = (torch.from_numpy(starts[a:b] - buf_start)[:, None] + offsets)  # [B, L]
+                # [B, L, 3, S, S] -> [B, 3, L, S, S]
+                clips = buf[idx.to(buf.device)].permute(0, 2, 1, 3, 4).contiguous()
+                feats.append(self.forward_clips(clips))
+            next_clip = ready
+            # keep only the frames a later clip still needs
+            keep_from = int(starts[next_clip]) if next_clip < n else decoded
+            buf = buf[keep_from - buf_start:]
+            buf_start = keep_from
+        out = torch.cat(feats).numpy().astype(np.float32, copy=False)
+        assert out.shape[0] == n, (out.shape, n)
+        return out, dict(frames=total, fps=fps, frames_decoded=decoded, num_features=n)
+
+
+def atomic_save_npy(path: str, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` so that ``path`` either is complete or does not exist: the
+    data goes to a temporary file in the same folder that is renamed over ``path``."""
+    tmp = f'{path}.tmp.{os.getpid()}'
+    try:
+        with open(tmp, 'wb') as f:
+            np.save(f, array, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_save_json(path: str, obj) -> None:
+    """JSON counterpart of :func:`atomic_save_npy`."""
+    tmp = f'{path}.tmp.{os.getpid()}'
+    try:
+        with open(tmp, 'w') as f:
+            json.dump(obj, f, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def list_videos(source: str, video_root: Optional[str] = None) -> List[str]:
+    """Videos of a folder (recursively, by extension, sorted) or of a list file (one path per
+    line, ``#`` comments; relative paths are joined to ``video_root`` if given).
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist.
+        ValueError: two videos share a file stem (their outputs would collide) or none found.
+    """
+    if osp.isdir(source):
+        videos = sorted(p for p in glob.glob(osp.join(source, '**', '*'), recursive=True)
+                        if p.lower().endswith(VIDEO_EXTS) and osp.isfile(p))
+    elif osp.isfile(source):
+        with open(source) as f:
+            lines = [ln.strip() for ln in f]
+        videos = [ln.split()[0] for ln in lines if ln and not ln.startswith('#')]
+        if video_root:
+            videos = [v if osp.isabs(v) else osp.join(video_root, v) for v in videos]
+    else:
+        raise FileNotFoundError(f'--videos: {source} is neither a folder nor a list file')
+    if not videos:
+        raise ValueError(f'--videos: no video found in {source} (extensions {VIDEO_EXTS})')
+    stems: Dict[str, str] = {}
+    for v in videos:
+        stem = osp.splitext(osp.basename(v))[0]
+        if stem in stems:
+            raise ValueError(f'--videos: {stems[stem]} and {v} share the stem {stem!r}; their '
+                             'features would overwrite each other')
+        stems[stem] = v
+    return videos
+
+
+def shard_of(items: Sequence, shard: Tuple[int, int]) -> List:
+    """Items ``i, i + n, i + 2n, ...`` for shard ``(i, n)`` (balanced, deterministic)."""
+    i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f'shard must be i/n with 0 <= i < n, got {i}/{n}')
+    return list(items[i::n])
+
+
+def extract_videos(extractor: ClipFeatureExtractor,
+                   videos: Sequence[str],
+                   out_dir: str,
+                   shard: Tuple[int, int] = (0, 1),
+                   extra_meta: Optional[dict] = None,
+                   progress: bool = True) -> dict:
+    """Extract features of this shard's videos into ``out_dir``, resumably.
+
+    For each video ``<stem>.json`` (metadata) then ``<stem>.npy`` ([N, C] float32) are written
+    atomically, so an existing ``.npy`` means a finished video, which is skipped. Unreadable or
+    too-short videos are recorded in ``failures.json`` (``failures.shard<i>of<n>.json`` when
+    sharded) and the run continues.
+
+    Args:
+        extractor (ClipFeatureExtractor): The configured extractor.
+        videos (Sequence[str]): All videos (every shard gets the same list).
+        out_dir (str): Output folder.
+        shard (tuple): ``(i, n)``: this process handles ``videos[i::n]``. Defaults to (0, 1).
+        extra_meta (dict, optional): Added to every metadata record (config, checkpoint ...).
+        progress (bool): Show a tqdm bar. Defaults to True.
+
+    Returns:
+        dict: counts ``done``, ``skipped``, ``failed``, ``clips``, ``frames_decoded``,
+        ``seconds`` and the ``failures`` list and report path.
+    """
+    from tqdm import tqdm
+
+    os.makedirs(out_dir, exist_ok=True)
+    mine = shard_of(list(videos), shard)
+    i, n = shard
+    report = osp.join(out_dir, 'failures.json' if n == 1 else f'failures.shard{i}of{n}.json')
+    summary = dict(done=0, skipped=0, failed=0, clips=0, frames_decoded=0, failures=[],
+                   failure_report=report)
+    t0 = time.perf_counter()
+    bar = tqdm(mine, desc=f'extract [{i + 1}/{n}]' if n > 1 else 'extract',
+               unit='video', disable=not progress, dynamic_ncols=True)
+    for path in bar:
+        stem = osp.splitext(osp.basename(path))[0]
+        npy = osp.join(out_dir, f'{stem}.npy')
+        if osp.exists(npy):
+            summary['skipped'] += 1
+            continue
+        try:
+            feats, info = extractor.extract(path)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001 -- a bad video must not stop the run
+            summary['failed'] += 1
+            summary['failures'].append(dict(video=path, error=type(e).__name__,
+                                            reason=str(e).strip().splitlines()[0][:500]
+                                            if str(e).strip() else repr(e)))
+            continue
+        meta = dict(video=osp.basename(path), source=path, **info,
+                    fps_used='native (every frame decoded, no resampling)',
+                    clip_len=extractor.clip_len, stride=extractor.stride,
+                    feat_dim=int(feats.shape[1]), dtype='float32',
+                    shape=list(feats.shape), amp=extractor.amp,
+                    preprocessing=extractor.preprocessing_record(), **(extra_meta or {}))
+        atomic_save_json(osp.join(out_dir, f'{stem}.json'), meta)
+        atomic_save_npy(npy, feats)
+        summary['done'] += 1
+        summary['clips'] += int(feats.shape[0])
+        summary['frames_decoded'] += int(info['frames_decoded'])
+        bar.set_postfix(clips=summary['clips'], failed=summary['failed'])
+    summary['seconds'] = time.perf_counter() - t0
+    atomic_save_json(report, dict(shard=f'{i}/{n}', num_videos=len(mine),
+                                  done=summary['done'], skipped=summary['skipped'],
+                                  failed=summary['failed'], failures=summary['failures']))
+    return summary
+
+
+def build_extractor_from_config(cfg, checkpoint: Optional[str], overrides: Optional[dict] = None,
+                                device='cpu', logger=None) -> ClipFeatureExtractor:
+    """Build the backbone of a config, load ``checkpoint`` and wrap it in an extractor.
+
+    The config either defines ``model`` as a ``VideoMAEv2ViT`` (feature-extraction configs
+    under ``configs/tad/feature_extraction/``) or a recognizer whose ``model.backbone`` is one;
+    ``feature_extraction=dict(clip_len, stride, img_size, preprocess, mean, std, batch_size,
+    chunk_frames, amp)`` holds the extraction settings (``clip_len`` / ``img_size`` default to
+    the backbone's ``num_frames`` / ``img_size``). ``overrides`` (e.g. from the command line)
+    replace settings; None values are ignored.
+
+    Args:
+        cfg (mmengine.Config | dict): The config.
+        checkpoint (str, optional): Backbone weights (official K710 fine-tuned layout or any
+            layout :func:`vmae2_mm.utils.load_backbone_checkpoint` reads); loaded strictly
+            except for dropped head/decoder keys. None keeps random weights (tests only).
+        overrides (dict, optional): Settings overriding ``feature_extraction``.
+        device (str): Defaults to 'cpu'.
+        logger (logging.Logger, optional): For the checkpoint report.
+
+    Returns:
+        ClipFeatureExtractor: Ready to run.
+    """
+    import copy
+
+    from mmaction.registry import MODELS
+
+    import vmae2_mm  # noqa: F401  (registers VideoMAEv2ViT)
+    from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
+
+    model_cfg = cfg.get('model') if hasattr(cfg, 'get') else None
+    if not model_cfg:
+        raise KeyError('config has no "model" (a VideoMAEv2ViT or a recognizer with '
+                       '"backbone")')
+    backbone_cfg = copy.deepcopy(dict(model_cfg.get('backbone', model_cfg)))
+    backbone_cfg.pop('init_cfg', None)  # the checkpoint is loaded explicitly below
+    backbone_cfg['out_type'] = 'pooled'
+    if backbone_cfg.get('type') not in ('VideoMAEv2ViT', 'mmaction.VideoMAEv2ViT'):
+        raise ValueError(f'feature extraction needs a VideoMAEv2ViT backbone, got type '
+                         f'{backbone_cfg.get("type")!r}')
+    backbone_cfg['type'] = 'VideoMAEv2ViT'
+    model = MODELS.build(backbone_cfg)
+    if checkpoint is not None:
+        load_backbone_checkpoint(model, checkpoint, logger=logger, strict=True)
+
+    settings = dict(cfg.get('feature_extraction', None) or {})
+    settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = set(settings) - {'clip_len', 'stride', 'img_size', 'preprocess', 'mean', 'std',
+                               'batch_size', 'chunk_frames', 'amp'}
+    if unknown:
+        raise ValueError(f'feature_extraction: unknown keys {sorted(unknown)}')
+    settings.setdefault('clip_len', model.num_frames)
+    settings.setdefault('img_size', model.img_size)
+    if settings['clip_len'] != model.num_frames:
+        raise ValueError(f'feature_extraction.clip_len={settings["clip_len"]} differs from the '
+                         f'backbone num_frames={model.num_frames}')
+    return ClipFeatureExtractor(model, device=device, **settings)
+
+
+__all__ = ['ClipFeatureExtractor', 'TooShortVideoError', 'num_clips', 'atomic_save_npy',
+           'atomic_save_json', 'list_videos', 'shard_of', 'extract_videos',
+           'build_extractor_from_config', 'PREPROCESS_MODES']

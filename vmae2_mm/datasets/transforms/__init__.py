@@ -1,0 +1,11 @@
+from .masking import FrameMasking, RandomMasking, RunningCellMasking, TubeMasking
+from .rand_augment import VideoRandAugment
+from .tad_transforms import (DropOutsideTADSegments, LoadTADFeatures, PackTADInputs,
+                             RandomTruncateTADFeatures, ResizeTADFeatures)
+
+__all__ = [
+    'LoadTADFeatures', 'ResizeTADFeatures', 'DropOutsideTADSegments', 'RandomTruncateTADFeatures',
+    'PackTADInputs',
+    'TubeMasking', 'RunningCellMasking', 'RandomMasking', 'FrameMasking',
+    'VideoRandAugment',
+]

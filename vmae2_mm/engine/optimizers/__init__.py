@@ -1,0 +1,3 @@
+from .layer_decay_optim_constructor import VideoMAEv2LayerDecayOptimWrapperConstructor
+
+__all__ = ['VideoMAEv2LayerDecayOptimWrapperConstructor']

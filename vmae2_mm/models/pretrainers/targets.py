@@ -1,0 +1,90 @@
+"""Reconstruction targets of VideoMAE (V2): patchify and per-patch normalised pixels.
+
+Pure functions (facts: ``videomaev2.md`` section 5; OpenGVLab/VideoMAEv2
+``engine_for_pretraining.py`` and HF ``VideoMAEForPreTraining`` compute the same thing).
+"""
+from typing import Optional
+
+from torch import Tensor
+
+
+def cube_view(videos: Tensor, patch_size: int, tubelet_size: int) -> Tensor:
+    """[B, C, T, H, W] -> view [B, T', H', W', tubelet, p, p, C] (no copy)."""
+    b, c, t, h, w = videos.shape
+    p, tub = patch_size, tubelet_size
+    if t % tub or h % p or w % p:
+        raise ValueError(f'videos of shape {tuple(videos.shape)} do not tile into {tub}x{p}x{p} '
+                         'cubes')
+    x = videos.reshape(b, c, t // tub, tub, h // p, p, w // p, p)
+    return x.permute(0, 2, 4, 6, 3, 5, 7, 1)
+
+
+def patchify(videos: Tensor, patch_size: int, tubelet_size: int = 2) -> Tensor:
+    """Cut videos into cubes, pixels of a cube ordered (t, h, w), channels last.
+
+    Args:
+        videos (Tensor): [B, C, T, H, W].
+        patch_size (int): Spatial cube size p.
+        tubelet_size (int): Temporal cube size. Defaults to 2.
+
+    Returns:
+        Tensor: [B, N, tubelet*p*p, C] with N = T'H'W' in the backbone's (t, h, w) raster order.
+    """
+    x = cube_view(videos, patch_size, tubelet_size)
+    b, t, h, w = x.shape[:4]
+    return x.reshape(b, t * h * w, tubelet_size * patch_size**2, videos.shape[1])
+
+
+def pixel_targets(videos01: Tensor, patch_size: int, tubelet_size: int = 2,
+                  normalize: bool = True, eps: float = 1e-6,
+                  kept: Optional[Tensor] = None) -> Tensor:
+    """Per-cube reconstruction targets, flattened channel-last.
+
+    With ``normalize`` each cube is normalised per channel over its ``tubelet*p*p`` pixels:
+    ``(x - mean) / (sqrt(unbiased var) + eps)`` -- the unbiased variance and eps *added to the
+    std*, as the official code and HF do.
+
+    Args:
+        videos01 (Tensor): [B, C, T, H, W] pixels in [0, 1] (un-normalised).
+        patch_size (int): Spatial cube size p.
+        tubelet_size (int): Temporal cube size. Defaults to 2.
+        normalize (bool): Per-cube normalisation (official ``normlize_target``). Defaults to True.
+        eps (float): Added to the std. Defaults to 1e-6.
+        kept (Tensor, optional): [B, N] bool with the same count per row; only these cubes
+            are gathered (no full-video copy), in raster order.
+
+    Returns:
+        Tensor: [B, N, tubelet*p*p*C] (or [B, N_kept, ...] with ``kept``); feature index
+        ((t*p + h)*p + w)*C + c.
+    """
+    if kept is None:
+        x = patchify(videos01, patch_size, tubelet_size)
+    else:
+        view = cube_view(videos01, patch_size, tubelet_size)
+        b, t, h, w = view.shape[:4]
+        idx = kept.reshape(b, t, h, w).nonzero(as_tuple=True)
+        x = view[idx].reshape(b, -1, tubelet_size * patch_size**2, videos01.shape[1])
+    if normalize:
+        x = (x - x.mean(dim=-2, keepdim=True)) / (
+            x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + eps)
+    return x.flatten(2)
+
+
+def masked_mse(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Mean over the weighted tokens of the per-token MSE.
+
+    Args:
+        pred (Tensor): [B, M, D] predictions.
+        target (Tensor): [B, M, D] targets.
+        weight (Tensor): [B, M] bool or float; tokens counted in the loss.
+
+    Returns:
+        Tensor: scalar ``sum(mse_token * weight) / sum(weight)`` (NaN-free only if some weight
+        is non-zero; callers guarantee that).
+    """
+    per_token = (pred - target).pow(2).mean(dim=-1)
+    weight = weight.to(per_token.dtype)
+    return (per_token * weight).sum() / weight.sum()
+
+
+__all__ = ['cube_view', 'patchify', 'pixel_targets', 'masked_mse']
