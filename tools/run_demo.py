@@ -56,7 +56,47 @@ def stage_recognition(work_dir):
            f'(4 classes, chance 0.25)'
 
 
-STAGES = {'recognition': stage_recognition}
+def stage_pretrain(work_dir):
+    """Drifting-ramp clips -> tiny dual-mask pre-training -> fine-tuning from its encoder."""
+    import glob
+    import json
+    data = osp.join(work_dir, 'data', 'ramps')
+    cfg_dir = osp.join(ROOT, 'configs/pretrain/videomaev2')
+    pt_cfg = osp.join(cfg_dir, 'vit-tiny-p16_videomaev2-tube90-cell50_1xb8-8x2x1-25e_'
+                      'synthetic-ramps.py')
+    ft_cfg = osp.join(cfg_dir, 'vit-tiny-p16_videomaev2-ramps-pre_1xb8-8x2x1-10e_synthetic-ramps.py')
+    if not osp.exists(osp.join(data, 'train.txt')):
+        run(['tools/make_synthetic_data.py', 'pretrain', '--out', data],
+            osp.join(work_dir, 'pretrain_data.log'))
+    pt_dir = osp.join(work_dir, 'pretrain')
+    epochs = 12
+    run(['tools/train.py', pt_cfg, '--work-dir', pt_dir, '--seed', '0', '--cfg-options',
+         f'train_dataloader.dataset.sources.0.ann_file={data}/train.txt',
+         f'train_dataloader.dataset.sources.0.data_prefix={data}',
+         f'train_cfg.max_epochs={epochs}', f'param_scheduler.1.T_max={epochs - 1}',
+         f'param_scheduler.1.end={epochs}'], osp.join(work_dir, 'pretrain_train.log'))
+    scalars = sorted(glob.glob(osp.join(pt_dir, '*', 'vis_data', 'scalars.json')))[-1]
+    with open(scalars) as f:
+        losses = [json.loads(ln)['loss'] for ln in f if '"loss"' in ln]
+    paths = [f'{split}_dataloader.dataset.{key}={value}' for split in ('train', 'val', 'test')
+             for key, value in (('ann_file', osp.join(data, 'val.txt' if split != 'train'
+                                                     else 'train.txt')),
+                                ('data_prefix.video', data))]
+    ft_dir = osp.join(work_dir, 'finetune')
+    ckpt = osp.join(pt_dir, f'epoch_{epochs}.pth')
+    run(['tools/train.py', ft_cfg, '--work-dir', ft_dir, '--seed', '0', '--cfg-options',
+         f'model.backbone.init_cfg.checkpoint={ckpt}', *paths],
+        osp.join(work_dir, 'finetune_train.log'))
+    last = sorted(glob.glob(osp.join(ft_dir, 'epoch_*.pth')),
+                  key=lambda p: int(re.findall(r'epoch_(\d+)', p)[0]))[-1]
+    text = run(['tools/test.py', ft_cfg, last, '--work-dir', osp.join(work_dir, 'finetune_test'),
+                '--cfg-options', *paths], osp.join(work_dir, 'finetune_test.log'))
+    return (f'pretrain -> fine-tune: dual-mask reconstruction loss {losses[0]:.3f} -> '
+            f'{losses[-1]:.3f} in {epochs} epochs; fine-tuned from {osp.basename(ckpt)}, '
+            f'held-out top-1 = {last_metric(text, "acc/top1"):.4f}')
+
+
+STAGES = {'recognition': stage_recognition, 'pretrain': stage_pretrain}
 
 
 def main(argv=None):
