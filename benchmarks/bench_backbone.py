@@ -1,7 +1,7 @@
 """Forward time and peak memory: our VideoMAEv2ViT vs HF transformers VideoMAE, same weights.
 
     python benchmarks/bench_backbone.py [--archs small base] [--frames 16] [--size 224]
-        [--repeats 3] [--dtypes fp32 bf16]
+        [--repeats 3] [--dtypes fp32 bf16] [--json PATH]
 
 Every (implementation, arch, dtype) case runs in its own subprocess, one after another, so its
 peak resident memory (``ru_maxrss``) is its own; the main process prints ratios measured side by
@@ -44,14 +44,23 @@ def forward_flops(arch: dict, frames: int, size: int) -> float:
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """Best GFLOP/s of an n x n x n ``torch.mm`` in ``dtype``."""
+    """Best GFLOP/s of an n x n x n product in ``dtype``: ``torch.mm`` and oneDNN's matmul.
+
+    fp32 ``torch.mm`` runs MKL's sgemm, which on AMD CPUs is about half as fast as oneDNN's (the
+    backbone's fp32 inference linears use oneDNN), so the faster of the two is the peak.
+    """
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    torch.mm(a, b)
+    fns = [lambda: torch.mm(a, b)]
+    if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise'):
+        fns.append(lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, 'none', [], ''))
     best = float('inf')
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
+    with torch.inference_mode():
+        for fn in fns:
+            fn()
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
 
 
@@ -118,6 +127,38 @@ def run_case(impl, arch, dtype, args, weights) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
+    """The printed figures as ``{settings, ratios: [{name, value, op, target}], times: [...]}``."""
+    ratios, times = [], []
+    for (arch, dtype), row in results.items():
+        tag = f'ViT-{arch[0].upper()} {dtype}'
+        flops = forward_flops(ARCHS[arch], args.frames, args.size)
+        o = row['ours']['time']
+        fp32 = dtype == 'fp32'  # the speed-up targets are set for fp32
+        ratios += [dict(name=f'{tag}: ours vs HF eager (speed-up)',
+                        value=row['hf_eager']['time'] / o, op='>=' if fp32 else None,
+                        target=1.8 if fp32 else None),
+                   dict(name=f'{tag}: ours vs HF SDPA (speed-up)',
+                        value=row['hf_sdpa']['time'] / o, op='>=' if fp32 else None,
+                        target=1.0 if fp32 else None)]
+        if fp32:
+            ratios.append(dict(name=f'{tag}: ours GFLOP/s / fp32 matmul peak',
+                               value=flops / o / 1e9 / peak32, op='>=', target=0.8))
+        if dtype == 'bf16' and (arch, 'fp32') in results:
+            ratios.append(dict(name=f'ViT-{arch[0].upper()}: ours bf16 autocast vs ours fp32 '
+                               '(speed-up)', value=results[(arch, 'fp32')]['ours']['time'] / o,
+                               op='>=', target=3.0))
+        for impl, r in row.items():
+            times.append(dict(name=f'{tag} forward, {impl}', seconds=r['time'],
+                              gflops_per_s=flops / r['time'] / 1e9,
+                              peak_rss_mib=r['peak_rss_mib']))
+    times += [dict(name='fp32 matmul peak (GFLOP/s)', gflops_per_s=peak32),
+              dict(name='bf16 matmul peak (GFLOP/s)', gflops_per_s=peak16)]
+    settings = dict(archs=args.archs, dtypes=args.dtypes, frames=args.frames, size=args.size,
+                    repeats=args.repeats, batch=1, threads=torch.get_num_threads())
+    return dict(benchmark='backbone forward', settings=settings, ratios=ratios, times=times)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--archs', nargs='+', default=['small', 'base'], choices=sorted(ARCHS))
@@ -126,6 +167,8 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--worker', nargs=4, metavar=('IMPL', 'ARCH', 'DTYPE', 'WEIGHTS'))
+    parser.add_argument('--json', metavar='PATH', help='also write the figures as JSON '
+                        '(read by benchmarks/run_all.py)')
     args = parser.parse_args(argv)
     if args.worker:
         impl, arch, dtype, weights = args.worker
@@ -168,6 +211,9 @@ def main(argv=None):
             print(f'  ours bf16 autocast vs ours fp32: {r32["time"] / r16["time"]:.2f}x '
                   '(target >= 3x with AMX)')
     shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(json_report(results, args, peak32, peak16), f, indent=1)
     return results
 
 

@@ -1,7 +1,7 @@
 """Dual masking vs encoder-only masking: one pre-training step of ViT-B at 16x224x224.
 
     python benchmarks/bench_dual_masking.py [--batch 2] [--steps 2] [--rounds 1] [--threads 1]
-        [--attn-impl manual sdpa]
+        [--attn-impl manual sdpa] [--arch base --frames 16 --size 224] [--json PATH]
 
 Both variants use the same model (ViT-B/16 encoder, 4-block 384-wide decoder), batch and tube
 masking 0.9 (160 visible tokens); dual masking adds the running cell 0.5 (the decoder
@@ -39,7 +39,8 @@ def _rss_kb(field: str) -> int:
     raise RuntimeError(f'{field} not in /proc/self/status')
 
 
-def run_variant(variant: str, batch: int, steps: int, threads: int, attn_impl: str) -> dict:
+def run_variant(variant: str, batch: int, steps: int, threads: int, attn_impl: str,
+                arch: str = 'base', frames: int = 16, size: int = 224) -> dict:
     import numpy as np
     import torch
     torch.set_num_threads(threads)
@@ -49,9 +50,11 @@ def run_variant(variant: str, batch: int, steps: int, threads: int, attn_impl: s
     from vmae2_mm.models.pretrainers import VideoMAEv2Pretrainer
 
     torch.manual_seed(0)
-    model = VideoMAEv2Pretrainer(encoder=dict(arch='base', attn_impl=attn_impl),
+    model = VideoMAEv2Pretrainer(encoder=dict(arch=arch, attn_impl=attn_impl, img_size=size,
+                                              num_frames=frames),
                                  decoder=dict(attn_impl=attn_impl)).train()
-    grid = (8, 14, 14)
+    p = model.encoder.patch_size
+    grid = (frames // 2, size // p, size // p)
     tube, cell = TubeMasking(grid, 0.9, seed=0), RunningCellMasking(grid, 0.5, seed=1)
     samples = []
     for _ in range(batch):
@@ -65,7 +68,8 @@ def run_variant(variant: str, batch: int, steps: int, threads: int, attn_impl: s
         samples.append(ds)
     g = torch.Generator().manual_seed(0)
     data = model.data_preprocessor(dict(
-        inputs=[torch.randint(0, 256, (1, 3, 16, 224, 224), generator=g, dtype=torch.uint8)
+        inputs=[torch.randint(0, 256, (1, 3, frames, size, size), generator=g,
+                              dtype=torch.uint8)
                 for _ in range(batch)], data_samples=samples), True)
 
     def step():
@@ -90,6 +94,25 @@ def run_variant(variant: str, batch: int, steps: int, threads: int, attn_impl: s
                 decoded_tokens=n_dec, times=times)
 
 
+def json_report(report: dict, args) -> dict:
+    """The printed figures as ``{settings, ratios: [{name, value, op, target}], times: [...]}``."""
+    ratios, times = [], []
+    for impl, r in report.items():
+        ratios += [dict(name=f'{impl} attention: dual vs encoder-only step (speed-up, CPU time)',
+                        value=r['speedup'], op='>=', target=1.3),
+                   dict(name=f'{impl} attention: dual / encoder-only peak memory',
+                        value=r['memory_ratio'], op='<=', target=0.7)]
+        for variant in ('dual', 'encoder-only'):
+            v = r[variant]
+            times.append(dict(name=f'{impl} attention, {variant}: train step', seconds=v['time_s'],
+                              wall_s=v['wall_s'], peak_mb=v['peak_mb'],
+                              decoded_tokens=v['decoded_tokens']))
+    settings = dict(arch=args.arch, frames=args.frames, size=args.size, batch=args.batch,
+                    steps=args.steps, rounds=args.rounds, threads=args.threads)
+    return dict(benchmark='pretrain step: dual vs encoder-only masking', settings=settings,
+                ratios=ratios, times=times)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,14 +122,20 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=1, help='torch threads')
     parser.add_argument('--attn-impl', nargs='+', default=['manual', 'sdpa'],
                         choices=['manual', 'sdpa'])
+    parser.add_argument('--arch', default='base', help='encoder size (small/base/...)')
+    parser.add_argument('--frames', type=int, default=16)
+    parser.add_argument('--size', type=int, default=224)
+    parser.add_argument('--json', metavar='PATH', help='also write the figures as JSON '
+                        '(read by benchmarks/run_all.py)')
     parser.add_argument('--variant', choices=['dual', 'encoder-only'], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.variant:
         print(json.dumps(run_variant(args.variant, args.batch, args.steps, args.threads,
-                                     args.attn_impl[0])))
+                                     args.attn_impl[0], args.arch, args.frames, args.size)))
         return None
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
-    print(f'ViT-B/16 pre-training step (forward + backward), 16x224x224, batch {args.batch}, '
+    print(f'ViT-{args.arch} pre-training step (forward + backward), '
+          f'{args.frames}x{args.size}x{args.size}, batch {args.batch}, '
           f'{args.threads} thread(s), {args.rounds} x {args.steps} timed steps per variant')
     report = {}
     for impl in args.attn_impl:
@@ -116,7 +145,8 @@ def main(argv=None):
                 out = subprocess.run(
                     [sys.executable, os.path.abspath(__file__), '--variant', variant,
                      '--batch', str(args.batch), '--steps', str(args.steps), '--threads',
-                     str(args.threads), '--attn-impl', impl],
+                     str(args.threads), '--attn-impl', impl, '--arch', args.arch,
+                     '--frames', str(args.frames), '--size', str(args.size)],
                     capture_output=True, text=True, check=True, env=env)
                 results[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
         summary = {}
@@ -136,6 +166,9 @@ def main(argv=None):
               f'wall: {e["wall_s"] / d["wall_s"]:.2f}x')
         print(f'  peak memory dual / encoder-only: {mem_ratio:.2f}x (target <= 0.7x)')
         report[impl] = dict(summary, speedup=speedup, memory_ratio=mem_ratio)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(json_report(report, args), f, indent=1)
     return report
 
 

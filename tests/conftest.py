@@ -48,3 +48,14 @@ def mmaction_default_scope():
     import vmae2_mm  # noqa: F401  (compat fixes + registration)
     from mmengine.registry import init_default_scope
     init_default_scope('mmaction')
+
+
+@pytest.fixture(autouse=True)
+def restore_mmaction_default_scope(mmaction_default_scope):
+    """A Runner or strategy built inside a test makes its own scope current (e.g. 'mmengine');
+    put 'mmaction' back so later tests do not depend on test order."""
+    yield
+    from mmengine.registry import DefaultScope, init_default_scope
+    current = DefaultScope.get_current_instance()
+    if current is None or current.scope_name != 'mmaction':
+        init_default_scope('mmaction')

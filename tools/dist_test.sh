@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun: bash tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py args]
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR (127.0.0.1), PORT (29500), as dist_train.sh.
 set -euo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: $0 CONFIG CHECKPOINT NPROC [test.py args]" >&2
+  exit 2
+fi
 CONFIG=$1
 CHECKPOINT=$2
 NPROC=$3

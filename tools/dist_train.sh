@@ -3,6 +3,10 @@
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR (127.0.0.1), PORT (29500). GPUs use NCCL; without
 # CUDA the processes train on CPU over gloo.
 set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: $0 CONFIG NPROC [train.py args]" >&2
+  exit 2
+fi
 CONFIG=$1
 NPROC=$2
 NNODES=${NNODES:-1}

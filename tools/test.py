@@ -2,6 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump results.pkl] [--cfg-options ...]
     bash tools/dist_test.sh CONFIG CHECKPOINT NPROC [same options]
+    bash tools/slurm_test.sh PARTITION JOB CONFIG CHECKPOINT [same options]
 """
 import argparse
 import os
@@ -9,8 +10,7 @@ import os.path as osp
 
 import vmae2_mm  # noqa: F401  (compat fixes + registration before any config is built)
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-from vmae2_mm.engine import enable_amp, setup_distributed
+from vmae2_mm.engine import build_runner, enable_amp, setup_distributed
 
 
 def parse_args(argv=None):
@@ -61,7 +61,8 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    runner = Runner.from_cfg(cfg)
+    # Runner, or FlexibleRunner for `runner_type`/`strategy` (FSDP, DeepSpeed) configs
+    runner = build_runner(cfg)
     metrics = runner.test()
     return metrics
 

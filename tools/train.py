@@ -2,6 +2,9 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
     bash tools/dist_train.sh CONFIG NPROC [same options]     # torchrun; gloo on CPU, nccl on GPU
+    bash tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR [same options]  # --launcher slurm
+
+Configs with `runner_type` or `strategy` (FSDP, DeepSpeed) run under mmengine's FlexibleRunner.
 """
 import argparse
 import os
@@ -9,8 +12,7 @@ import os.path as osp
 
 import vmae2_mm  # noqa: F401  (compat fixes + registration before any config is built)
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-from vmae2_mm.engine import enable_amp, setup_distributed
+from vmae2_mm.engine import build_runner, enable_amp, setup_distributed
 
 
 def parse_args(argv=None):
@@ -85,7 +87,8 @@ def build_config(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
-    runner = Runner.from_cfg(cfg)
+    # Runner, or FlexibleRunner for `runner_type`/`strategy` (FSDP, DeepSpeed) configs
+    runner = build_runner(cfg)
     runner.train()
     return runner
 

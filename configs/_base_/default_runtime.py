@@ -9,7 +9,11 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # random streams per (seed, epoch): `--resume` from an epoch checkpoint continues exactly
+    rng_state=dict(type='RNGStateHook'),
+    # load_from also accepts official, HF and mmaction2 VideoMAE files (head rows: label_map)
+    foreign_checkpoint=dict(type='ForeignCheckpointHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -14,7 +14,7 @@ from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'recognition', 'videomaev2',
                   'vit-base-p16_videomaev2-hybrid-pre_32xb16-16x4x1-90e_kinetics-400.py')
-SIZE, FRAMES, EPOCHS = 32, 8, 16
+SIZE, FRAMES, EPOCHS = 32, 8, 30
 
 
 def _cfg(data: str, work_dir: str) -> Config:
@@ -51,7 +51,10 @@ def _cfg(data: str, work_dir: str) -> Config:
                 t['crop_size'] = SIZE
             pipeline.append(t)
         loader.dataset.pipeline = pipeline
-    cfg.optim_wrapper.optimizer.lr = 2e-3  # from scratch, batch 8 (x2 repeats)
+    # from scratch, batch 8 (x2 repeats). 16 epochs at lr 2e-3 or 1e-3 learned for some seeds
+    # only (top-1 0.25-1.0); 30 epochs at 1e-3 gave 1.0 for seeds 0, 1 and 2.
+    cfg.optim_wrapper.optimizer.lr = 1e-3
+    cfg.randomness = dict(seed=0)
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
              convert_to_iter_based=True),

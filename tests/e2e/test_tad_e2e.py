@@ -10,6 +10,10 @@ tiny model instead of thousands on real features:
 * the model EMA uses momentum 0.02 (decay 0.98) instead of 0.001: with decay 0.999 the EMA
   still holds 0.999^480 = 62% of the random initial weights at the end (measured: best-match
   tIoU 0.45 with the EMA weights vs 0.98 with the raw ones on training videos).
+
+Measured with this exact setup (issue 6): test average mAP 8.8% with neither departure (the
+official preprocessing and EMA decay 0.999), 12.5% with EMA momentum 0.02 only, 24.8% with
+z-scoring only, 92.4% with both (the README demo's `tad` stage runs the same recipe).
 """
 import glob
 import json

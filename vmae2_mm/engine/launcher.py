@@ -1,30 +1,108 @@
-"""Helpers shared by the ``tools/`` entry points: distributed start-up and common options."""
+"""Helpers shared by the ``tools/`` entry points: distributed start-up, runner choice and common
+options."""
 import os
+import subprocess
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
+#: optim wrappers that already run in mixed precision (``--amp`` leaves them alone)
+MIXED_PRECISION_WRAPPERS = ('AmpOptimWrapper', 'AutocastOptimWrapper', 'FSDPOptimWrapper')
+
 
 def setup_distributed(cfg: Config, launcher: str) -> None:
     """Prepare ``cfg`` for ``launcher`` and start a gloo process group on CUDA-less machines.
 
-    mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device`` unconditionally and
-    dies without CUDA. When CUDA is unavailable we create the gloo process group here, before
-    the Runner is built (the Runner then skips ``init_dist``), and make DDP wrap the model
-    without ``device_ids``. With CUDA, mmengine's own NCCL path is used unchanged.
+    mmengine 0.10.7's ``pytorch`` and ``slurm`` launchers call ``torch.cuda.set_device``
+    unconditionally and die without CUDA. When CUDA is unavailable we create the gloo process
+    group here, before the runner is built (it then skips ``init_dist``), and make the model
+    wrapper CPU-capable: DDP without ``device_ids`` (``Runner``, or ``FlexibleRunner`` with a
+    DDP strategy) and FSDP on ``device_id='cpu'`` (FSDP strategies; torch refuses to pick a
+    CPU device by itself). DeepSpeed picks its CPU accelerator itself. With CUDA, mmengine's
+    own NCCL path is used unchanged.
+
+    ``slurm`` on CPU reads the ranks from ``SLURM_PROCID`` / ``SLURM_NTASKS`` /
+    ``SLURM_LOCALID`` and the rendezvous from ``MASTER_ADDR`` (else the first host of
+    ``SLURM_NODELIST`` via ``scontrol``) and ``MASTER_PORT`` (else 29500), as mmengine does.
     """
     cfg.launcher = launcher
     if launcher == 'none' or torch.cuda.is_available():
         return
-    if launcher != 'pytorch':
+    if launcher == 'slurm':
+        _slurm_env_to_torch_env()
+    elif launcher != 'pytorch':
         raise ValueError(f'launcher {launcher!r} needs CUDA here; on CPU use torchrun with '
-                         "--launcher pytorch (tools/dist_train.sh)")
+                         "--launcher pytorch (tools/dist_train.sh) or --launcher slurm")
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+    strategy = cfg.get('strategy')
+    if strategy is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+    elif 'FSDP' in str(strategy.get('type', '')):
+        strategy.setdefault('model_wrapper', {})['device_id'] = 'cpu'
+        _no_cpu_offload(strategy)
+    elif 'DDP' in str(strategy.get('type', '')):
+        strategy.setdefault('model_wrapper', {})['device_ids'] = None
     if not dist.is_initialized():
         dist.init_process_group('gloo', rank=int(os.environ['RANK']),
                                 world_size=int(os.environ['WORLD_SIZE']))
+
+
+def _no_cpu_offload(strategy: dict) -> None:
+    """Full FSDP state dicts without ``offload_to_cpu``: on a CPU device, torch 2.13 FSDP
+    segfaults cloning the gathered parameters when offloading "to" the CPU they are already on
+    (measured: SIGSEGV in ``_full_post_state_dict_hook`` at the first checkpoint)."""
+    sd_cfg = strategy.get('state_dict_cfg', 'local')
+    if sd_cfg == 'full':
+        sd_cfg = dict(state_dict_type='FULL_STATE_DICT',
+                      state_dict_config=dict(type='FullStateDictConfig', rank0_only=True),
+                      optim_state_dict_config=dict(type='FullOptimStateDictConfig',
+                                                   rank0_only=True))
+    if isinstance(sd_cfg, dict):
+        for key in ('state_dict_config', 'optim_state_dict_config'):
+            if isinstance(sd_cfg.get(key), dict):
+                sd_cfg[key]['offload_to_cpu'] = False
+        strategy['state_dict_cfg'] = sd_cfg
+
+
+def _slurm_env_to_torch_env() -> None:
+    """Set torch's ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` / ``MASTER_*`` from srun's env."""
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS') if k not in os.environ]
+    if missing:
+        raise RuntimeError(f'--launcher slurm: {missing} not set; start the job with srun '
+                           '(tools/slurm_train.sh)')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ.get('SLURM_NODELIST')
+        if not nodes:
+            raise RuntimeError('--launcher slurm: neither MASTER_ADDR nor SLURM_NODELIST is set')
+        try:
+            hosts = subprocess.run(['scontrol', 'show', 'hostnames', nodes], check=True,
+                                   capture_output=True, text=True).stdout.split()
+        except (OSError, subprocess.CalledProcessError) as e:
+            raise RuntimeError(f'--launcher slurm: cannot expand SLURM_NODELIST={nodes!r} with '
+                               f'scontrol ({e}); set MASTER_ADDR') from e
+        os.environ['MASTER_ADDR'] = hosts[0]
+
+
+def build_runner(cfg: Config):
+    """The runner a config asks for, as mmengine's own tools choose it.
+
+    ``runner_type`` (e.g. ``'FlexibleRunner'``) builds through the ``RUNNERS`` registry; a
+    config with a ``strategy`` (FSDP, DeepSpeed, ...) but no ``runner_type`` gets
+    ``FlexibleRunner``, the only runner that reads ``strategy`` (``Runner`` would silently
+    ignore it); everything else the classic ``Runner``.
+    """
+    from mmaction.registry import RUNNERS
+    from mmengine.runner import FlexibleRunner, Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    if cfg.get('strategy') is not None:
+        return FlexibleRunner.from_cfg(cfg)
+    return Runner.from_cfg(cfg)
 
 
 def enable_amp(cfg: Config) -> None:
@@ -32,8 +110,11 @@ def enable_amp(cfg: Config) -> None:
     on CUDA, our bf16 ``AutocastOptimWrapper`` elsewhere."""
     optim_wrapper = cfg.optim_wrapper
     current = optim_wrapper.get('type', 'OptimWrapper')
-    if current in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
+    if current in MIXED_PRECISION_WRAPPERS:
         return
+    if current == 'DeepSpeedOptimWrapper':
+        raise ValueError('--amp does not apply to DeepSpeed configs: set bf16/fp16 in '
+                         'strategy (e.g. strategy.bf16=dict(enabled=True))')
     if current != 'OptimWrapper':
         raise ValueError(f'--amp only converts OptimWrapper, but the config uses {current}')
     if torch.cuda.is_available():

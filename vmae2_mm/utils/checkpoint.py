@@ -228,11 +228,17 @@ class CanonicalCheckpoint:
 def canonicalize(state_dict: Dict[str, Tensor], fmt: str = 'auto') -> CanonicalCheckpoint:
     """Map an unwrapped state dict of any supported layout to :class:`CanonicalCheckpoint`.
 
+    A distillation checkpoint (every key under ``student.``) gives its student.
+
     Args:
         state_dict (dict): Tensors (see :func:`unwrap_state_dict`).
         fmt (str): ``'auto'`` or one of :data:`FORMATS` to force the layout.
     """
     sd = strip_prefixes(state_dict)
+    if sd and all(k.startswith('student.') for k in sd):
+        # a VideoMAEv2Distiller checkpoint holds only its student recognizer (the teacher is
+        # never saved): the student is the model to convert
+        sd = strip_prefixes(sd, ('student.', ))
     if fmt == 'auto':
         fmt = detect_format(sd)
     elif fmt not in FORMATS:

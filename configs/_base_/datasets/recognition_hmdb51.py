@@ -1,86 +1,30 @@
-# HMDB51 split 1: official VideoMAE V2 fine-tuning data pipeline.
-# Sampling rate 2 (official vit_g_k710_it_hmdb51_ft.sh).
+# HMDB51 split 1: official VideoMAE V2 fine-tuning data pipeline (the Kinetics-400 one) with
+# sampling rate 2 (official vit_g_k710_it_hmdb51_ft.sh) instead of 4.
 # Train: 2 repeated augmentations per decoded video (RepeatAugDataset, official num_sample 2),
 # clip-consistent RandAugment rand-m7-n4-mstd0.5-inc1, RandomResizedCrop (area 0.08-1, ratio
-# 3/4-4/3) -> 224 bicubic, flip, random erasing 0.25 (per-pixel normal noise around the mean,
-# the 0-255 equivalent of timm's 'pixel' mode). Val: one centre crop. Test: short side 224,
-# 5 clips x 3 crops, softmax per view then average (head average_clips='prob').
-dataset_type = 'VideoDataset'
+# 3/4-4/3) -> 224 bicubic, flip, random erasing 0.25. Val: one centre crop. Test: short side
+# 224, 5 clips x 3 crops, softmax per view then average (head average_clips='prob').
+_base_ = ['./recognition_kinetics400.py']
+
 data_root = 'data/hmdb51'
 ann_file_train = 'data/hmdb51/hmdb51_train_split_1_videos.txt'
 ann_file_val = 'data/hmdb51/hmdb51_val_split_1_videos.txt'
 ann_file_test = 'data/hmdb51/hmdb51_val_split_1_videos.txt'
-img_mean = [123.675, 116.28, 103.53]
-img_std = [58.395, 57.12, 57.375]
 
-train_pipeline = [
-    dict(type='DecordInit', io_backend='disk'),
-    dict(type='SampleFrames', clip_len=16, frame_interval=2, num_clips=1),
-    dict(type='DecordDecode'),
-    dict(type='VideoRandAugment', magnitude=7, num_layers=4, magnitude_std=0.5),
-    dict(type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False, interpolation='bicubic'),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='RandomErasing', erase_prob=0.25, mode='rand', fill_color=img_mean,
-         fill_std=img_std),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='DecordInit', io_backend='disk'),
-    dict(type='SampleFrames', clip_len=16, frame_interval=2, num_clips=1,
-         test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 224)),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-test_pipeline = [
-    dict(type='DecordInit', io_backend='disk'),
-    dict(type='SampleFrames', clip_len=16, frame_interval=2, num_clips=5,
-         test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 224)),
-    dict(type='ThreeCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
+# the Kinetics pipelines with frame_interval 2 in SampleFrames (lists replace, not merge)
+train_pipeline = [dict(t, frame_interval=2) if t['type'] == 'SampleFrames' else t
+                  for t in _base_.train_pipeline]
+val_pipeline = [dict(t, frame_interval=2) if t['type'] == 'SampleFrames' else t
+                for t in _base_.val_pipeline]
+test_pipeline = [dict(t, frame_interval=2) if t['type'] == 'SampleFrames' else t
+                 for t in _base_.test_pipeline]
 
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='repeat_pseudo_collate'),
-    dataset=dict(
-        type='RepeatAugDataset',
-        num_repeats=2,
-        ann_file=ann_file_train,
-        data_prefix=dict(video='data/hmdb51/videos'),
-        pipeline=train_pipeline))
+    dataset=dict(ann_file=ann_file_train, data_prefix=dict(video='data/hmdb51/videos'),
+                 pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video='data/hmdb51/videos'),
-        pipeline=val_pipeline,
-        test_mode=True))
+    dataset=dict(ann_file=ann_file_val, data_prefix=dict(video='data/hmdb51/videos'),
+                 pipeline=val_pipeline))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_test,
-        data_prefix=dict(video='data/hmdb51/videos'),
-        pipeline=test_pipeline,
-        test_mode=True))
-
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
+    dataset=dict(ann_file=ann_file_test, data_prefix=dict(video='data/hmdb51/videos'),
+                 pipeline=test_pipeline))

@@ -228,3 +228,35 @@ def test_feature_extraction_configs(path):
                          patch_size=arch['patch_size'])
     ex = build_extractor_from_config(cfg, None)
     assert (ex.clip_len, ex.stride, ex.img_size, ex.preprocess_mode) == (16, stride, size, mode)
+
+
+@pytest.mark.parametrize('stride,batch_size,chunk_frames', [(4, 3, 20), (4, 16, 16), (5, 2, 17),
+                                                            (24, 2, 18)])
+def test_features_bit_identical_to_the_official_loop(setup, tmp_path, stride, batch_size,
+                                                     chunk_frames):
+    """fp32 'official' preprocessing resizes the channel-major [3, T, H, W] frames as the
+    official clip loop does, so every clip tensor is equal bit for bit, whatever the chunking,
+    batching and stride (including stride > clip_len, where frames between clips are skipped).
+    The model runs clip by clip here so that only the inputs are compared (a batched GEMM may
+    round differently from batch 1 on some CPUs)."""
+    from vmae2_mm.apis.feature_extraction import ClipFeatureExtractor
+
+    class OneByOne(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, clips):      # [B, 3, 16, S, S] -> [B, C]
+            return torch.cat([self.model(c[None]) for c in clips])
+
+    # 40x56 frames: the squash-resize to 32x32 runs (both axes, different factors)
+    path = str(tmp_path / 'wide.mp4')
+    rng = np.random.default_rng(stride)
+    write_mp4(path, rng.integers(0, 256, (70, 40, 56, 3), dtype=np.uint8), fps=10.0)
+    ex = ClipFeatureExtractor(OneByOne(setup['model']), clip_len=16, stride=stride, img_size=32,
+                              batch_size=batch_size, chunk_frames=chunk_frames)
+    feats, info = ex.extract(path)
+    ref, frames = reference_features(setup['model'], path, stride=stride)
+    assert feats.shape == ref.shape == ((frames - 16) // stride + 1, 32)
+    np.testing.assert_array_equal(feats, ref)
+    assert info['frames_decoded'] == (feats.shape[0] - 1) * stride + 16

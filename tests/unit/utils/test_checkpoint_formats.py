@@ -73,6 +73,21 @@ def test_official_finetune_under_module_with_head(tmp_path):
         assert torch.equal(dst(_x()), src(_x()))
 
 
+def test_distiller_checkpoint_gives_its_student(tmp_path):
+    """A VideoMAEv2Distiller checkpoint (every key under ``student.``) converts to the student."""
+    src = _randomised(_vit())
+    sd = {f'student.backbone.{k}': v for k, v in src.state_dict().items()}
+    sd['student.cls_head.fc_cls.weight'] = torch.randn(5, 48)
+    sd['student.cls_head.fc_cls.bias'] = torch.randn(5)
+    torch.save({'state_dict': sd, 'meta': {}}, tmp_path / 'kd.pth')
+    canon = canonicalize(sd)
+    assert torch.equal(canon.head['weight'], sd['student.cls_head.fc_cls.weight'])
+    dst = _vit()
+    load_backbone_checkpoint(dst, str(tmp_path / 'kd.pth'), strict=True)
+    with torch.no_grad():
+        assert torch.equal(dst(_x()), src(_x()))
+
+
 def test_mmaction2_vision_transformer_numeric_parity(tmp_path):
     """A real mmaction2 ``VisionTransformer`` recognizer checkpoint (``patch_embed.projection``,
     ``mlp.layers``, persistent sinusoid ``pos_embed``, ``cls_head.fc_cls``) gives the same

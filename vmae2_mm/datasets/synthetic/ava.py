@@ -90,9 +90,11 @@ class _Person:
         xi, yi = int(round(x1)), int(round(y1))
         frame[yi:yi + self.h, xi:xi + self.w] = self.texture
         if self.carry:
-            s = max(4, self.w // 3)
-            oy = yi + self.h // 2
-            frame[oy:oy + s, xi + self.w - s // 2:xi + self.w + s // 2] = self.object_colour
+            # held at the right side, inside the person box (what the RoI features see), and
+            # half the box wide so it stands out of the random bright person texture
+            s = max(6, self.w // 2)
+            oy = yi + self.h // 2 - s // 2
+            frame[oy:oy + s, xi + self.w - s:xi + self.w] = self.object_colour
 
 
 def _people(rng: np.random.Generator, height: int, width: int, max_people: int) -> List[_Person]:

@@ -5,6 +5,7 @@ from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.logging import MMLogger
 from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
+from torch.distributed.fsdp import FullyShardedDataParallel
 
 #: Backbone parameters in layer 0 with the patch embedding (official ``get_num_layer_for_vit``).
 LAYER0_NAMES = ('cls_token', 'mask_token', 'pos_embed')
@@ -93,6 +94,12 @@ class VideoMAEv2LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor
         Each group carries ``lr``, ``weight_decay``, ``lr_scale``, ``layer_id`` and
         ``param_names``.
         """
+        if any(isinstance(m, FullyShardedDataParallel) for m in module.modules()):
+            # sharded parameters are flat 1-D views: every one would look like a no-decay
+            # parameter (measured with mmengine's FSDPStrategy: weight decay 0 everywhere)
+            raise ValueError('VideoMAEv2LayerDecayOptimWrapperConstructor got an FSDP-wrapped '
+                             "model; use strategy=dict(type='GroupedFSDPStrategy', ...), which "
+                             'builds the parameter groups before sharding')
         num_layers = self._depth(module)
         groups = {}
         for name, param in module.named_parameters():

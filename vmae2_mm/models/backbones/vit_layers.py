@@ -14,6 +14,8 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
+from .cpu_linear import linear
+
 ATTN_IMPLS = ('sdpa', 'manual')
 
 
@@ -102,9 +104,11 @@ class CubeEmbed(nn.Module):
         return t // tub, h // p, w // p
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: [B, C, T, H, W] -> tokens [B, N, C'] in (t, h, w) raster order."""
+        """x: [B, C, T, H, W] -> tokens [B, N, C'] in (t, h, w) raster order, contiguous."""
         self.grid(x)
-        return self.proj(x).flatten(2).transpose(1, 2)
+        # contiguous: otherwise every later elementwise op (pos add, residual adds) keeps the
+        # transposed channels-first layout and each LayerNorm copies it (~4% of a ViT-B forward)
+        return self.proj(x).flatten(2).transpose(1, 2).contiguous()
 
 
 class Attention(nn.Module):
@@ -150,7 +154,7 @@ class Attention(nn.Module):
         bias = None
         if self.q_bias is not None:
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, bias)
+        qkv = linear(x, self.qkv.weight, bias)
         # (B, N, 3C) -> (3, B, heads, N, head_dims)
         q, k, v = qkv.reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         drop = self.attn_drop if self.training else 0.
@@ -162,7 +166,7 @@ class Attention(nn.Module):
             x = attn @ v
         # (B, heads, N, head_dims) -> (B, N, C)
         x = x.transpose(1, 2).reshape(b, n, c)
-        return self.proj_drop(self.proj(x))
+        return self.proj_drop(linear(x, self.proj.weight, self.proj.bias))
 
 
 class Mlp(nn.Module):
@@ -177,7 +181,13 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, N, C] -> [B, N, C]."""
-        return self.drop(self.fc2(self.act(self.fc1(x))))
+        h = linear(x, self.fc1.weight, self.fc1.bias)
+        if h.requires_grad or not isinstance(self.act, nn.GELU):
+            h = self.act(h)
+        else:
+            # inference: same exact-erf GELU, in place (saves a [B, N, hidden] buffer)
+            h = torch.ops.aten.gelu_(h, approximate=self.act.approximate)
+        return self.drop(linear(h, self.fc2.weight, self.fc2.bias))
 
 
 class Block(nn.Module):
@@ -222,11 +232,24 @@ class Block(nn.Module):
         a = self.attn(self.norm1(x))
         if self.gamma_1 is not None:
             a = self.gamma_1 * a
-        x = x + self.drop_path(a)
+        x = residual_add(self.drop_path(a), x)
         m = self.mlp(self.norm2(x))
         if self.gamma_2 is not None:
             m = self.gamma_2 * m
-        return x + self.drop_path(m)
+        return residual_add(self.drop_path(m), x)
+
+
+def residual_add(branch: Tensor, x: Tensor) -> Tensor:
+    """``x + branch`` written into ``branch`` when that is exact; both [B, N, C].
+
+    ``branch`` is a fresh output (Linear / DropPath / layer scale) that autograd does not save,
+    so summing into it saves a [B, N, C] buffer; ``branch + x`` is bitwise ``x + branch``. Falls
+    back to a new tensor when the promoted dtype differs (e.g. a bf16 branch under autocast
+    added to an fp32 stream).
+    """
+    if branch.dtype != torch.result_type(branch, x) or branch.shape != x.shape:
+        return x + branch
+    return branch.add_(x)
 
 
 def run_blocks(blocks: nn.ModuleList, x: Tensor, with_cp: bool) -> Tensor:
@@ -264,5 +287,5 @@ def drop_path_rates(rate: float, depth: int) -> list:
 
 __all__ = [
     'sinusoid_table', 'resize_pos_table', 'CubeEmbed', 'Attention', 'Mlp', 'Block', 'run_blocks',
-    'init_official_vit', 'drop_path_rates', 'ATTN_IMPLS'
+    'residual_add', 'init_official_vit', 'drop_path_rates', 'ATTN_IMPLS'
 ]

@@ -44,8 +44,9 @@ class VideoMAEv2Distiller(BaseModel):
     built from its config, loaded from ``teacher_checkpoint`` (mmaction2 recognizer or official
     fine-tune layout, fp16 upcast), kept in eval mode, frozen and run without gradients. It is
     left out of this model's checkpoints (it is reloaded from ``teacher_checkpoint``), so a
-    saved distiller holds only ``student.*``; fine-tune or test the student by loading it with
-    ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='student.')``.
+    saved distiller holds only ``student.*``; fine-tune the student by loading it with
+    ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='student.')``, or convert it with
+    ``tools/convert_checkpoint.py`` into a plain recognizer checkpoint for ``tools/test.py``.
 
     Args:
         student (dict): Recognizer config (e.g. ``Recognizer3D`` with ``VideoMAEv2ViT``).

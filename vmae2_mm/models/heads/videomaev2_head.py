@@ -37,8 +37,50 @@ class VideoMAEv2Head(TimeSformerHead):
         return super().predict_by_feat(cls_scores.float(), data_samples)
 
     def init_weights(self) -> None:
-        """trunc-normal(std) weight, zero bias, both scaled by ``init_scale``."""
+        """trunc-normal(std) weight, zero bias, both scaled by ``init_scale``; or the classifier
+        of a checkpoint with ``init_cfg=dict(type='Pretrained', checkpoint=..., label_map=None)``.
+
+        The checkpoint may be in any layout the backbone loader reads (official fine-tuned
+        ``head.*``, HF ``classifier.*``, mmaction2 / vmae2_mm ``cls_head.fc_cls.*``, nested or
+        raw); ``label_map`` selects its rows (``'k710to400'``, a JSON path or a list; chosen
+        automatically for a 710-class checkpoint and a 400/600/700-class head).
+        """
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            self._load_pretrained_head(self.init_cfg['checkpoint'],
+                                       self.init_cfg.get('label_map'))
+            self._is_init = True
+            return
         super().init_weights()
         with torch.no_grad():
             self.fc_cls.bias.zero_()
             self.fc_cls.weight.mul_(self.init_scale)
+
+    def _load_pretrained_head(self, filename: str, label_map=None) -> None:
+        from mmengine.logging import MMLogger
+
+        from vmae2_mm.utils.checkpoint import (canonicalize, convert_head, read_checkpoint,
+                                               unwrap_state_dict)
+        from vmae2_mm.utils.foreign_checkpoint import resolve_label_map
+        try:
+            c = canonicalize(unwrap_state_dict(read_checkpoint(filename)))
+        except (KeyError, ValueError, TypeError) as e:
+            raise type(e)(f'{filename}: {e}') from e
+        if not c.head:
+            raise ValueError(f'{filename}: init_cfg Pretrained for VideoMAEv2Head, but the '
+                             'checkpoint has no classifier (head / classifier / fc_cls keys)')
+        try:
+            label_map = resolve_label_map(label_map, c.head['weight'].shape[0],
+                                          self.num_classes)
+            head = convert_head(c.head, label_map)
+        except (ValueError, FileNotFoundError) as e:
+            raise type(e)(f'{filename}: {e}') from e
+        for name, value in head.items():
+            own = getattr(self.fc_cls, name)
+            if own.shape != value.shape:
+                raise ValueError(f'{filename}: head.{name}: checkpoint {tuple(value.shape)} vs '
+                                 f'model cls_head.fc_cls.{name} {tuple(own.shape)}')
+            with torch.no_grad():
+                own.copy_(value)
+        MMLogger.get_current_instance().info(
+            f'cls_head.fc_cls loaded from {filename} ({c.fmt} layout'
+            + (f', rows by label map {label_map!r}' if label_map is not None else '') + ')')

@@ -32,9 +32,12 @@ never decayed (their weight is exactly 1 anyway).
   (recomputing from the initial score when a later round picks an earlier-ordered neighbour,
   so float32 products keep the sequential order);
 * *one pick per group and step* on a padded [groups, candidates] layout (dense overlap, where
-  rounds would pick about one candidate each), decaying only overlapping candidates.
+  rounds would pick about one candidate each), decaying only overlapping candidates; dead
+  candidates are moved out of the overlap test (start = +inf) and compacted away every few
+  steps, and the loop ends once every group is empty (or has ``max_num`` picks).
 
-Groups (classes) run side by side. ``max_num`` stops early with exactly the result of a full
+Groups (classes) run side by side: all classes of a video cost one loop of at most
+``max(picks per class)`` steps, where upstream calls the C++ kernel once per class. ``max_num`` stops early with exactly the result of a full
 run truncated to ``max_num`` per group, since the first k picks never depend on later ones.
 ``benchmarks/bench_soft_nms.py`` measures both against mmcv's C++ loop.
 """
@@ -77,29 +80,51 @@ def expf_glibc(x: np.ndarray) -> np.ndarray:
         ndarray: float32 ``exp(x)``.
     """
     xd = np.asarray(x, dtype=np.float32).astype(np.float64)
-    z = _EXP_INVLN2N * xd
+    # in-place float64 steps in glibc's evaluation order (fewer temporaries: this runs once
+    # per Soft-NMS step on small arrays, where per-call overhead dominates)
+    z = np.multiply(xd, _EXP_INVLN2N)
     kd = z + _EXP_SHIFT                  # rounds z to an integer k held in the low bits
     ki = kd.view(np.int64)
-    r = z - (kd - _EXP_SHIFT)
-    scale = (_EXP_TABLE[ki % _EXP_N] + (ki << 47)).view(np.float64)
-    y = (_EXP_C0 * r + _EXP_C1) * (r * r) + (_EXP_C2 * r + 1.0)
-    return np.where(xd < _EXP_UNDERFLOW, np.float32(0), (y * scale).astype(np.float32))
+    scale = _EXP_TABLE[ki & (_EXP_N - 1)]
+    scale += ki << 47
+    kd -= _EXP_SHIFT
+    r = np.subtract(z, kd, out=z)
+    y = r * _EXP_C0
+    y += _EXP_C1
+    y *= r * r
+    r *= _EXP_C2
+    r += 1.0
+    y += r
+    y *= scale.view(np.float64)
+    out = y.astype(np.float32)
+    if out.size and xd.min() < _EXP_UNDERFLOW:
+        out[xd < _EXP_UNDERFLOW] = 0
+    return out
 
 
-def _overlap_graph(start: np.ndarray, end: np.ndarray, area: np.ndarray, group: np.ndarray,
-                   sigma: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directed edges (src, dst, weight) between overlapping segments of the same group."""
+def _overlap_counts(start: np.ndarray, end: np.ndarray,
+                    group: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Segments in (group, start) order [N] and, for each, how many later ones in that order
+    start before it ends (within its group) [N]: an upper bound of its forward overlaps."""
     n = len(start)
     order = np.lexsort((start, group))
     vals = np.unique(np.concatenate([start, end]))
     width = len(vals) + 1
     key_start = group[order] * width + np.searchsorted(vals, start[order])
     key_end = group[order] * width + np.searchsorted(vals, end[order])
+    cnt = np.searchsorted(key_start, key_end, side='left') - np.arange(1, n + 1)
+    return order, np.maximum(cnt, 0)
+
+
+def _overlap_graph(start: np.ndarray, end: np.ndarray, area: np.ndarray, sigma: float,
+                   order: np.ndarray, cnt: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]:
+    """Directed edges (src, dst, weight) between overlapping segments of the same group, from
+    :func:`_overlap_counts`' ``order`` and ``cnt``."""
+    n = len(start)
     # candidates q after p in (group, start) order with start_q < end_p overlap p
-    lo = np.arange(1, n + 1)
-    cnt = np.maximum(np.searchsorted(key_start, key_end, side='left') - lo, 0)
     p = np.repeat(np.arange(n), cnt)
-    q = lo[p] + np.arange(len(p)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    q = np.arange(1, len(p) + 1) + p - np.repeat(np.cumsum(cnt) - cnt, cnt)
     a, b = order[p], order[q]
     inter = np.minimum(end[a], end[b]) - np.maximum(start[a], start[b])
     pos = inter > 0
@@ -116,27 +141,43 @@ _DENSE_DEGREE = 32
 
 def _num_overlaps(start: np.ndarray, end: np.ndarray, group: np.ndarray) -> int:
     """Upper bound of overlapping pairs (start_q in [start_p, end_p) within a group)."""
-    order = np.lexsort((start, group))
-    vals = np.unique(np.concatenate([start, end]))
-    width = len(vals) + 1
-    key_start = group[order] * width + np.searchsorted(vals, start[order])
-    key_end = group[order] * width + np.searchsorted(vals, end[order])
-    hi = np.searchsorted(key_start, key_end, side='left')
-    return int(np.maximum(hi - np.arange(1, len(start) + 1), 0).sum())
+    return int(_overlap_counts(start, end, group)[1].sum())
+
+
+def _run_starts(d: np.ndarray) -> np.ndarray:
+    """[N] bool: True where a run of equal values in ``d`` [N] begins (cheaper than np.r_)."""
+    m = np.empty(len(d), dtype=bool)
+    if len(d):
+        m[0] = True
+        np.not_equal(d[1:], d[:-1], out=m[1:])
+    return m
 
 
 def _multiply_in_order(sc: np.ndarray, d: np.ndarray, w: np.ndarray) -> None:
     """``sc[d_j] *= w_j`` one factor at a time, in the given order (``d`` grouped)."""
     if len(d) == 0:
         return
-    first = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
-    k = np.arange(len(d)) - np.repeat(first, np.diff(np.r_[first, len(d)]))
+    pos = np.arange(len(d))
+    # k = rank of every factor within its target's run
+    k = pos - np.maximum.accumulate(np.where(_run_starts(d), pos, 0))
+    kmax = int(k.max())
+    if kmax == 0:                       # every target once: one vectorised multiply
+        sc[d] = sc[d] * w
+        return
     # k-th factor of every target at once: each slice has every target at most once
-    by_k = np.argsort(k, kind='stable')
-    d, w = d[by_k], w[by_k]
-    bounds = np.r_[0, np.cumsum(np.bincount(k))]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        sc[d[lo:hi]] = sc[d[lo:hi]] * w[lo:hi]
+    for level in range(kmax + 1):
+        sel = k == level
+        dl = d[sel]
+        sc[dl] = sc[dl] * w[sel]
+
+
+def _selection_key(sc: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """int64 [N] ordering candidates like the C++ selection: by float32 score [N], equal scores
+    by lower index (``rank`` [N] = N - 1 - index). The score's bits are made order-preserving
+    (negative floats flipped) so one integer max replaces a max plus a tie-break pass."""
+    bits = (sc + np.float32(0)).view(np.int32).astype(np.int64)   # + 0: -0.0 -> +0.0
+    bits ^= (bits >> 31) & 0x7fffffff
+    return (bits << 32) | rank
 
 
 def _argmax_per_group(sc: np.ndarray, cand: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -144,56 +185,91 @@ def _argmax_per_group(sc: np.ndarray, cand: np.ndarray, group: np.ndarray) -> np
     c = np.flatnonzero(cand)
     c = c[np.lexsort((c, -sc[c].astype(np.float64), group[c]))]
     g = group[c]
-    return c[np.r_[True, g[1:] != g[:-1]]]
+    return c[_run_starts(g)]
 
 
 def _soft_nms_dense_steps(start: np.ndarray, end: np.ndarray, area: np.ndarray,
                           sc: np.ndarray, group: np.ndarray, num_groups: int, sigma: float,
                           min_sc: np.float32, max_num: int) -> Tuple[np.ndarray, np.ndarray]:
     """One selection per group and step on a padded [G, M] layout (used for dense overlap,
-    where rounds would pick about one candidate each). Returns picked indices and scores."""
+    where rounds would pick about one candidate each). Returns picked indices and scores.
+
+    Per step: one argmax per row, the picks' overlaps with their rows, and weights only for
+    the overlapping live candidates. Picked/discarded candidates get ``start = +inf`` so they
+    never overlap again (no liveness mask per step); dead columns and finished rows are
+    compacted every few steps, keeping column order (lowest index first on ties).
+    """
     n = len(sc)
     order = np.lexsort((np.arange(n), group))           # rows by group, columns by index
     g = group[order]
     col = np.arange(n) - np.searchsorted(g, g, side='left')
     width = int(col.max()) + 1
     shape = (num_groups, width)
-    S, E, A = (np.zeros(shape, np.float32) for _ in range(3))
+    S = np.full(shape, np.inf, dtype=np.float32)
+    E, A = np.zeros(shape, np.float32), np.ones(shape, np.float32)
     SC = np.full(shape, -np.inf, dtype=np.float32)
     IDX = np.full(shape, -1, dtype=np.int64)
     S[g, col], E[g, col], A[g, col] = start[order], end[order], area[order]
     SC[g, col], IDX[g, col] = sc[order], order
-    limit = max_num if max_num > 0 else width
+    limit = min(max_num if max_num > 0 else width, width)
     picks, picked = [], []
-    sigma32 = np.float32(sigma)
-    for step in range(min(limit, width)):
+    neg_sigma = np.float32(-sigma)
+    inf32, ninf32 = np.float32(np.inf), np.float32(-np.inf)
+    rowoff = np.arange(num_groups) * width
+    step = 0
+    while step < limit:
+        if step and step % 16 == 0:
+            alive = SC > ninf32
+            rows = alive.any(axis=1)
+            if not rows.any():
+                break
+            keep_w = int(alive.sum(axis=1).max())
+            if keep_w <= 0.75 * SC.shape[1] or not rows.all():
+                # live columns first, in their original order (stable), dead ones cut off
+                perm = np.argsort(~alive[rows], axis=1, kind='stable')[:, :keep_w]
+                S, E, A, SC, IDX = (np.take_along_axis(X[rows], perm, axis=1)
+                                    for X in (S, E, A, SC, IDX))
+                width = keep_w
+                rowoff = np.arange(len(SC)) * width
         best = SC.argmax(axis=1)                         # first max = lowest index
-        best_sc = SC[np.arange(len(SC)), best]
-        live = best_sc > -np.inf
-        if not live.any():
+        flat = rowoff + best
+        SCf, Sf = SC.reshape(-1), S.reshape(-1)
+        best_sc = SCf[flat]
+        if best_sc.max() == ninf32:
             break
-        if not live.all():
-            best, best_sc = best[live], best_sc[live]
-            S, E, A, SC, IDX = S[live], E[live], A[live], SC[live], IDX[live]
-        r = np.arange(len(SC))
-        picks.append(IDX[r, best])
+        picks.append(IDX.reshape(-1)[flat])
         picked.append(best_sc)
-        SC[r, best] = -np.inf
-        inter = np.minimum(E[r, best, None], E) - np.maximum(S[r, best, None], S)
-        hit = (inter > 0) & (SC > -np.inf)
-        i, j = np.nonzero(hit)
-        ov = inter[i, j]
-        ovr = ov / ((A[r, best][i] + A[i, j]) - ov)
-        SC[i, j] = SC[i, j] * expf_glibc(-(ovr * ovr) / sigma32)
-        # C++ tests every remaining candidate after each pick; unhit ones only matter at
-        # the first pick (initial scores below min_score), afterwards only decayed ones can drop
+        SCf[flat] = ninf32
+        s_p, e_p, a_p = Sf[flat], E.reshape(-1)[flat], A.reshape(-1)[flat]
+        Sf[flat] = inf32
+        inter = np.minimum(e_p[:, None], E)
+        inter -= np.maximum(s_p[:, None], S)             # dead candidates (start inf): -inf
+        hit = np.flatnonzero(inter > 0)
         if step == 0:
-            SC[SC < min_sc] = -np.inf
-        else:
-            SC[i, j] = np.where(SC[i, j] < min_sc, np.float32(-np.inf), SC[i, j])
+            # C++ tests every remaining candidate after each pick; unhit ones only matter at
+            # the first pick (initial scores below min_score), later only decayed ones drop
+            low = SC < min_sc
+            low.reshape(-1)[hit] = False
+            SC[low], S[low] = ninf32, inf32
+        if len(hit):
+            ov = inter.reshape(-1)[hit]
+            # C++: ovr = inter / (iarea + areas[pos] - inter), all float32
+            ovr = a_p[hit // width] + A.reshape(-1)[hit]
+            ovr -= ov
+            np.divide(ov, ovr, out=ovr)
+            ovr *= ovr
+            ovr /= neg_sigma
+            new = SCf[hit] * expf_glibc(ovr)
+            SCf[hit] = new
+            drop = hit[new < min_sc]
+            if len(drop):
+                SCf[drop], Sf[drop] = ninf32, inf32
+        step += 1
     if not picks:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    return np.concatenate(picks), np.concatenate(picked)
+    keep, scores = np.concatenate(picks), np.concatenate(picked)
+    valid = scores > ninf32
+    return keep[valid], scores[valid]
 
 
 def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score: float = 1e-3,
@@ -235,16 +311,17 @@ def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score:
         _, group = np.unique(groups.detach().cpu().numpy(), return_inverse=True)
         group = group.astype(np.int64).reshape(-1)
         num_groups = int(group.max()) + 1
-    idx = np.arange(n)
+    rank = (n - 1) - np.arange(n)                      # tie-break: lower index first
     area = (end - start) + np.float32(len_eps)         # float32, as x2 - x1 + 1e-6 upstream
     min_sc = np.float32(min_score)
-    if _num_overlaps(start, end, group) > _DENSE_DEGREE * n:
+    order, cnt = _overlap_counts(start, end, group)
+    if int(cnt.sum()) > _DENSE_DEGREE * n:
         keep, picked = _soft_nms_dense_steps(start, end, area, sc, group, num_groups, sigma,
                                              min_sc, max_num)
         order = np.lexsort((keep, -picked.astype(np.float64), group[keep]))
         return (torch.from_numpy(keep[order]).to(device),
                 torch.from_numpy(picked[order]).to(device))
-    src, dst, weight = _overlap_graph(start, end, area, group, sigma)
+    src, dst, weight = _overlap_graph(start, end, area, sigma, order, cnt)
 
     live = np.ones(n, dtype=bool)
     selected = np.zeros(n, dtype=bool)
@@ -265,14 +342,16 @@ def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score:
         pick_key[sel] = -sc[sel].astype(np.float64)
         selected |= sel
         live &= ~sel
-        m = sel[src] & live[dst]
+        # picks are an independent set (strict maxima among live neighbours) and the edge list
+        # only joins live candidates, so every edge out of a pick ends at a live target
+        m = sel[src]
         ns, nd, nw = src[m], dst[m], weight[m]
         o = np.lexsort((ns, pick_key[ns], nd))
         ns, nd, nw = ns[o], nd[o], nw[o]
         # a target whose new decays all come after those already applied is updated in place;
         # otherwise (this round picked a neighbour that precedes an earlier pick) it is
         # recomputed from its initial score so the float32 products keep the sequential order
-        head = np.r_[True, nd[1:] != nd[:-1]] if len(nd) else np.zeros(0, dtype=bool)
+        head = _run_starts(nd)
         hd, hs = nd[head], ns[head]
         early = (pick_key[hs] < last_key[hd]) | ((pick_key[hs] == last_key[hd]) &
                                                  (hs < last_src[hd]))
@@ -290,7 +369,7 @@ def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score:
             sc[redo] = s0[redo]
             _multiply_in_order(sc, rd[o], rw[o])
         if len(nd):
-            tail = np.r_[nd[1:] != nd[:-1], True]
+            tail = np.roll(_run_starts(nd), -1)
             td, ts = nd[tail], ns[tail]
             newer = (pick_key[ts] > last_key[td]) | ((pick_key[ts] == last_key[td]) &
                                                      (ts > last_src[td]))
@@ -314,12 +393,10 @@ def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score:
         done_src, done_dst, done_w = done_src[keep_d], done_dst[keep_d], done_w[keep_d]
         # every live candidate beating all its live overlapping neighbours is picked next with
         # its current score (neighbour scores only decrease); ties: lower index first
-        nmax = np.full(n, -np.inf, dtype=np.float32)
-        np.maximum.at(nmax, dst, sc[src])
-        tie = sc[src] == nmax[dst]
-        nmin = np.full(n, n, dtype=np.int64)
-        np.minimum.at(nmin, dst[tie], src[tie])
-        sel = live & ((sc > nmax) | ((sc == nmax) & (idx < nmin)))
+        key = _selection_key(sc, rank)
+        nmax = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(nmax, dst, key[src])
+        sel = live & (key > nmax)
 
     keep = np.flatnonzero(selected)
     keep = keep[np.lexsort((keep, -picked_score[keep].astype(np.float64), group[keep]))]

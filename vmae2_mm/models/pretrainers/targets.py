@@ -35,14 +35,47 @@ def patchify(videos: Tensor, patch_size: int, tubelet_size: int = 2) -> Tensor:
     return x.reshape(b, t * h * w, tubelet_size * patch_size**2, videos.shape[1])
 
 
-def pixel_targets(videos01: Tensor, patch_size: int, tubelet_size: int = 2,
-                  normalize: bool = True, eps: float = 1e-6,
-                  kept: Optional[Tensor] = None) -> Tensor:
-    """Per-cube reconstruction targets, flattened channel-last.
+def gather_cubes(videos: Tensor, patch_size: int, tubelet_size: int = 2,
+                 kept: Optional[Tensor] = None) -> Tensor:
+    """The cubes of ``videos`` (all, or only the ``kept`` ones), pixels (t, h, w), channels last.
+
+    Args:
+        videos (Tensor): [B, C, T, H, W].
+        patch_size (int): Spatial cube size p.
+        tubelet_size (int): Temporal cube size. Defaults to 2.
+        kept (Tensor, optional): [B, N] bool with the same count per row; only these cubes
+            are copied (no full-video copy), in raster order.
+
+    Returns:
+        Tensor: [B, N, tubelet*p*p, C] (or [B, N_kept, tubelet*p*p, C] with ``kept``).
+    """
+    if kept is None:
+        return patchify(videos, patch_size, tubelet_size)
+    view = cube_view(videos, patch_size, tubelet_size)
+    b, t, h, w = view.shape[:4]
+    idx = kept.reshape(b, t, h, w).nonzero(as_tuple=True)
+    return view[idx].reshape(b, -1, tubelet_size * patch_size**2, videos.shape[1])
+
+
+def normalize_cubes(cubes: Tensor, normalize: bool = True, eps: float = 1e-6) -> Tensor:
+    """[B, M, tubelet*p*p, C] cube pixels -> [B, M, tubelet*p*p*C] targets.
 
     With ``normalize`` each cube is normalised per channel over its ``tubelet*p*p`` pixels:
     ``(x - mean) / (sqrt(unbiased var) + eps)`` -- the unbiased variance and eps *added to the
-    std*, as the official code and HF do.
+    std*, as the official code and HF do. Feature index ((t*p + h)*p + w)*C + c.
+    """
+    x = cubes
+    if normalize:
+        x = (x - x.mean(dim=-2, keepdim=True)) / (
+            x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + eps)
+    return x.flatten(2)
+
+
+def pixel_targets(videos01: Tensor, patch_size: int, tubelet_size: int = 2,
+                  normalize: bool = True, eps: float = 1e-6,
+                  kept: Optional[Tensor] = None) -> Tensor:
+    """Per-cube reconstruction targets, flattened channel-last
+    (:func:`gather_cubes` then :func:`normalize_cubes`).
 
     Args:
         videos01 (Tensor): [B, C, T, H, W] pixels in [0, 1] (un-normalised).
@@ -57,17 +90,8 @@ def pixel_targets(videos01: Tensor, patch_size: int, tubelet_size: int = 2,
         Tensor: [B, N, tubelet*p*p*C] (or [B, N_kept, ...] with ``kept``); feature index
         ((t*p + h)*p + w)*C + c.
     """
-    if kept is None:
-        x = patchify(videos01, patch_size, tubelet_size)
-    else:
-        view = cube_view(videos01, patch_size, tubelet_size)
-        b, t, h, w = view.shape[:4]
-        idx = kept.reshape(b, t, h, w).nonzero(as_tuple=True)
-        x = view[idx].reshape(b, -1, tubelet_size * patch_size**2, videos01.shape[1])
-    if normalize:
-        x = (x - x.mean(dim=-2, keepdim=True)) / (
-            x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + eps)
-    return x.flatten(2)
+    return normalize_cubes(gather_cubes(videos01, patch_size, tubelet_size, kept), normalize,
+                           eps)
 
 
 def masked_mse(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
@@ -87,4 +111,5 @@ def masked_mse(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     return (per_token * weight).sum() / weight.sum()
 
 
-__all__ = ['cube_view', 'patchify', 'pixel_targets', 'masked_mse']
+__all__ = ['cube_view', 'patchify', 'gather_cubes', 'normalize_cubes', 'pixel_targets',
+           'masked_mse']

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ..backbones.vit_layers import init_official_vit, run_blocks, sinusoid_table
 from ..backbones.vit_videomaev2 import VideoMAEv2ViT
 from .decoder import VideoMAEv2Decoder, decoder_settings
-from .targets import cube_view, masked_mse, pixel_targets
+from .targets import cube_view, gather_cubes, masked_mse, normalize_cubes
 
 # encoder options the pretrainer fixes: the official pre-training encoder has a final norm, no
 # pooling, and a sinusoid table built natively for its own token grid
@@ -257,28 +257,31 @@ class VideoMAEv2Pretrainer(BaseModel):
         (only the ``kept`` [B, N] bool cubes, [B, N_kept, ...], when given).
 
         The data preprocessor's normalisation is undone exactly (its own mean/std), then the
-        pixels are scaled to [0, 1] by ``pixel_max``.
+        pixels are scaled to [0, 1] by ``pixel_max``. Both are per-channel maps, so they are
+        applied to the gathered cubes only: no full-video fp32 copy is made.
         """
         with torch.no_grad():
-            x = inputs.float()
+            # [B, N_kept, tubelet*p*p, C], channels last
+            x = gather_cubes(inputs, self.patch_size, self.tubelet_size, kept).float()
             pre = self.data_preprocessor
             if getattr(pre, '_enable_normalize', False):
-                x = x * pre.std.float() + pre.mean.float()
+                x = x * pre.std.float().reshape(-1) + pre.mean.float().reshape(-1)
             x = x / self.pixel_max
-            return pixel_targets(x, self.patch_size, self.tubelet_size, self.normalize_target,
-                                 self.target_eps, kept)
+            return normalize_cubes(x, self.normalize_target, self.target_eps)
 
     def _loss_and_pred(self, inputs, data_samples):
         inputs = self._flatten_views(inputs)
         enc_hidden, dec_kept = self._masks(inputs, data_samples)
-        pred = self.reconstruct(inputs, enc_hidden, dec_kept)
         b = inputs.shape[0]
+        loss_mask = enc_hidden[dec_kept].reshape(b, -1)
+        if not loss_mask.any():
+            raise ValueError('no token is both hidden from the encoder and kept by the '
+                             'decoder: the loss would be empty')
+        # targets first: their temporaries then come and go before any activation is saved,
+        # instead of adding to the peak at the end of the forward pass
+        labels = self.targets(inputs, dec_kept)  # [B, N_kept, D], kept cubes only
+        pred = self.reconstruct(inputs, enc_hidden, dec_kept)
         with self._decoder_ctx(pred):
-            labels = self.targets(inputs, dec_kept)  # [B, N_kept, D], kept cubes only
-            loss_mask = enc_hidden[dec_kept].reshape(b, -1)
-            if not loss_mask.any():
-                raise ValueError('no token is both hidden from the encoder and kept by the '
-                                 'decoder: the loss would be empty')
             loss = masked_mse(pred.float(), labels, loss_mask)
         return loss, pred, labels, loss_mask
 

@@ -32,6 +32,21 @@ def test_official_thumos_config_size(repo_root):
     assert model.data_preprocessor.pad_divisor == 576
 
 
+def test_demo_mini_thumos_config_builds_and_runs(repo_root):
+    """The README demo's tiny ActionFormer config: 64-d features, 4 classes, 128-step windows,
+    training on the generated "Validation" subset and testing on "Test"."""
+    from mmaction.registry import MODELS
+    from mmengine.config import Config
+    cfg = Config.fromfile(repo_root / 'configs/tad/actionformer_tiny_1xb2-5+35e_mini-thumos.py')
+    assert cfg.train_dataloader.dataset.subset == 'validation'
+    assert cfg.test_dataloader.dataset.subset == 'test'
+    assert cfg.test_evaluator.ann_file == 'data/mini_thumos/annotations/mini_thumos14.json'
+    assert cfg.train_cfg.max_epochs == 40
+    model = MODELS.build(cfg.model)
+    out = model(torch.randn(2, 64, 128), [_sample(128), _sample(100)], mode='loss')
+    assert torch.isfinite(sum(out.values()))
+
+
 def test_preprocessor_padding_rules():
     pre = TADDataPreprocessor(max_seq_len=256, pad_divisor=128)
     out = pre(dict(inputs=[torch.ones(4, 100), torch.ones(4, 200)], data_samples=None), True)

@@ -123,3 +123,27 @@ def test_batched_multiclass_caps_and_sorts():
                                      voting_thresh=0.5)
     s3, sc3, _ = batched_soft_nms_1d(segs, scores, labels, max_seg_num=30, multiclass=False)
     assert torch.equal(sc2, sc3) and not torch.equal(s2, s3)
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_dense_groups_of_unequal_size_match_per_class_mmcv(seed):
+    """Dense overlap, groups finishing at very different steps (exercises the per-step layout's
+    column/row compaction) and a few exact score ties: equal to mmcv run per class."""
+    from vmae2_mm.models.localizers import soft_nms as mod
+    sizes = [3, 20, 60, 150, 400]
+    segs, scores = _random(sum(sizes), seed, span=50.0, max_len=60.0)
+    scores[::7] = 0.5                                   # ties across many candidates
+    labels = torch.cat([torch.full((k, ), c) for c, k in enumerate(sizes)])
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    labels = labels[perm]
+    assert mod._num_overlaps(segs[:, 0].numpy(), segs[:, 1].numpy(),
+                             labels.numpy()) > mod._DENSE_DEGREE * len(labels)
+    keep, sc = soft_nms_1d(segs, scores, min_score=1e-3, groups=labels, len_eps=0.0)
+    exp_i, exp_s = [], []
+    for c in range(len(sizes)):
+        idx = torch.nonzero(labels == c).squeeze(1)
+        ri, rs = _mmcv(segs[idx], scores[idx], 0.5, 1e-3)
+        exp_i.append(idx[ri])
+        exp_s.append(rs)
+    assert torch.equal(keep, torch.cat(exp_i))
+    assert torch.equal(sc, torch.cat(exp_s))

@@ -14,6 +14,10 @@ from vmae2_mm.models.pretrainers.decoder import DECODER_SETTINGS
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))))
 PRETRAIN = sorted(glob.glob(osp.join(ROOT, 'configs', 'pretrain', 'videomaev2', '*.py')))
 DISTILL = sorted(glob.glob(osp.join(ROOT, 'configs', 'distillation', 'videomaev2', '*.py')))
+#: the paper's K710 recipes; the others are toy configs for generated data (e2e tests, demo)
+DISTILL_RECIPES = [p for p in DISTILL if p.endswith('_kinetics-710.py')]
+TINY_RECOGNIZER = osp.join(ROOT, 'configs', 'recognition', 'videomaev2',
+                           'vit-tiny-p8_scratch_1xb16-8x2x1-20e_synthetic-motion-32px.py')
 HYBRID = {  # size: (script lr per 256, warm-up, epochs, clip grad, with_cp, grid)
     'small': (1e-3, 20, 200, None, False, (8, 14, 14)),
     'base': (1e-3, 20, 200, None, False, (8, 14, 14)),
@@ -30,7 +34,7 @@ def mmaction_scope():
 
 
 def test_all_config_files_are_covered():
-    assert len(PRETRAIN) == 7 and len(DISTILL) == 2
+    assert len(PRETRAIN) == 7 and len(DISTILL) == 3 and len(DISTILL_RECIPES) == 2
 
 
 @pytest.mark.parametrize('path', [p for p in PRETRAIN if 'unlabeled-hybrid' in p],
@@ -88,7 +92,7 @@ def test_tiny_synthetic_pair_builds_and_matches():
     assert ft.model.backbone.init_cfg.type == 'Pretrained'
 
 
-@pytest.mark.parametrize('path', DISTILL, ids=osp.basename)
+@pytest.mark.parametrize('path', DISTILL_RECIPES, ids=osp.basename)
 def test_distillation_configs_build_with_tiny_teacher(path):
     cfg = Config.fromfile(path)
     assert cfg.model.type == 'VideoMAEv2Distiller'
@@ -105,3 +109,17 @@ def test_distillation_configs_build_with_tiny_teacher(path):
     assert len(wrapper.optimizer.param_groups) > 12
     assert not any(p.requires_grad for p in model.teacher.parameters())
     assert model.student.backbone.depth == 12
+
+
+def test_toy_distillation_config_teacher_is_the_tiny_recognizer():
+    """The toy config's teacher must be exactly the tiny recognition config's model, so that
+    config's checkpoints load into it (the distiller loads the teacher strictly)."""
+    (path,) = [p for p in DISTILL if p not in DISTILL_RECIPES]
+    cfg = Config.fromfile(path)
+    tiny = Config.fromfile(TINY_RECOGNIZER).model
+    assert cfg.model.type == 'VideoMAEv2Distiller' and cfg.model.ce_weight == 0
+    assert cfg.model.teacher.to_dict() == tiny.to_dict()
+    cfg.model.teacher_checkpoint = None
+    model = MODELS.build(cfg.model)
+    assert model.student.backbone.embed_dims == 32 and model.teacher.backbone.embed_dims == 64
+    assert model.student.cls_head.num_classes == model.teacher.cls_head.num_classes == 4

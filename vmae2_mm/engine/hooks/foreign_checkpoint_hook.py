@@ -1,0 +1,39 @@
+"""Runner hook: ``load_from`` accepts official, HF and mmaction2 VideoMAE checkpoint files.
+
+mmengine calls ``before_run`` before it loads ``load_from``, so installing the state-dict
+pre-hook of :func:`vmae2_mm.utils.foreign_checkpoint.install_foreign_checkpoint_hook` there
+makes a released fine-tuned checkpoint (``model``-nested ``blocks.*`` + ``head.*``, HF,
+mmaction2) load with its classifier, e.g. ``load_from='vit_b_k710_dl_from_giant.pth'`` into a
+K400 recognizer (head rows selected by ``label_map``, ``'k710to400'`` chosen automatically for
+710 -> 400 classes).
+"""
+from typing import Optional, Sequence, Union
+
+from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from vmae2_mm.utils.foreign_checkpoint import install_foreign_checkpoint_hook
+
+
+@HOOKS.register_module()
+class ForeignCheckpointHook(Hook):
+    """Install the foreign-layout checkpoint conversion on the runner's recognizer.
+
+    Args:
+        label_map (str | Sequence[int], optional): Head rows to keep from the checkpoint's
+            classifier (short name such as ``'k710to400'``, JSON path or index list). None: no
+            map when the sizes agree, the K710 map for 710 -> 400/600/700 classes.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, label_map: Optional[Union[str, Sequence[int]]] = None) -> None:
+        if label_map is not None and not isinstance(label_map, (str, list, tuple)):
+            raise TypeError(f'ForeignCheckpointHook.label_map must be a name, a path or a list '
+                            f'of ints, got {type(label_map).__name__}')
+        self.label_map = label_map
+
+    def before_run(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        install_foreign_checkpoint_hook(model, self.label_map, runner.logger)

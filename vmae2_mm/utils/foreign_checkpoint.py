@@ -1,0 +1,132 @@
+"""Load official / HF / mmaction2 VideoMAE checkpoints through ``load_state_dict`` of a recognizer.
+
+mmengine's ``load_from`` and ``Runner.load_checkpoint`` end in ``load_state_dict(model, sd)``
+with the file's tensors as they are (for ``init_cfg``, the backbone's and ``VideoMAEv2Head``'s
+own Pretrained loaders read every layout). :func:`install_foreign_checkpoint_hook` registers a
+state-dict pre-hook on the recognizer (the root module) that recognises a checkpoint in another
+layout (official fine-tuned ``blocks.*`` + ``head.*``, possibly under ``model``/``module``; HF
+``VideoMAEForVideoClassification``; mmaction2 ``VisionTransformer``) and rewrites it in place to
+our recognizer keys (``backbone.*`` + ``cls_head.fc_cls.*``) before anything is loaded, selecting
+head rows by a label index map when the classifier sizes differ (K710 -> K400/K600/K700).
+Checkpoints already in our layout (mmengine checkpoints of vmae2_mm models) pass unchanged.
+"""
+import logging
+from typing import Dict, Optional, Sequence, Union
+
+from torch import Tensor, nn
+
+from .checkpoint import (NESTING_KEYS, _apply_pos_embed, canonicalize, detect_format,
+                         strip_prefixes, to_recognizer_state_dict)
+
+LabelMap = Union[str, Sequence[int], None]
+#: Auto-selected maps: (checkpoint classes, model classes) -> short map name.
+AUTO_LABEL_MAPS = {(710, 400): 'k710to400', (710, 600): 'k710to600', (710, 700): 'k710to700'}
+_HOOK_ATTR = '_vmae2_foreign_checkpoint_hook'
+
+
+def is_own_layout(state_dict: Dict[str, object]) -> bool:
+    """True when the keys already are a vmae2_mm recognizer's (``backbone.blocks.*`` in the
+    official naming; an mmaction2 recognizer also has ``backbone.blocks.*`` but names its
+    patch embedding / MLP differently)."""
+    keys = strip_prefixes(dict.fromkeys(k for k in state_dict if isinstance(k, str)))
+    if not any(k.startswith('backbone.') for k in keys):
+        return False
+    try:
+        return detect_format(keys) == 'official'
+    except ValueError:
+        return False
+
+
+def _flatten(state_dict: dict) -> Optional[Dict[str, Tensor]]:
+    """The tensor dict of a (possibly ``model``/``module``-nested) checkpoint, else None."""
+    for key in NESTING_KEYS:
+        inner = state_dict.get(key)
+        if isinstance(inner, dict) and inner and all(isinstance(v, Tensor)
+                                                     for v in inner.values()):
+            return dict(inner)
+    tensors = {k: v for k, v in state_dict.items() if isinstance(v, Tensor)}
+    return tensors or None
+
+
+def head_rows(model: nn.Module) -> int:
+    """Classes K of the recognizer's ``cls_head.fc_cls`` [K, C]."""
+    return model.cls_head.fc_cls.weight.shape[0]
+
+
+def resolve_label_map(label_map: LabelMap, ckpt_rows: int, model_rows: int) -> LabelMap:
+    """The label map to apply: the given one, none when sizes agree, or the K710 default."""
+    if label_map is not None or ckpt_rows == model_rows:
+        return label_map
+    name = AUTO_LABEL_MAPS.get((ckpt_rows, model_rows))
+    if name is None:
+        raise ValueError(f'the checkpoint classifier has {ckpt_rows} classes, the model '
+                         f'{model_rows}: set label_map (a list or JSON file of source rows)')
+    return name
+
+
+def convert_to_recognizer(model: nn.Module, state_dict: dict, label_map: LabelMap = None,
+                          logger: Optional[logging.Logger] = None) -> Optional[dict]:
+    """Foreign-layout checkpoint -> recognizer state dict, or None when already ours.
+
+    Args:
+        model (nn.Module): Recognizer with ``backbone`` (``VideoMAEv2ViT``) and ``cls_head``
+            owning ``fc_cls``.
+        state_dict (dict): What mmengine hands to ``load_state_dict``.
+        label_map (str | Sequence[int], optional): Head rows to select; by default the K710 ->
+            K400/K600/K700 map when the checkpoint has 710 classes and the model 400/600/700.
+
+    Returns:
+        dict | None: ``backbone.*`` / ``cls_head.fc_cls.*`` tensors (a learnable position table
+        is copied into the backbone directly).
+    """
+    logger = logger or logging.getLogger(__name__)
+    if is_own_layout(state_dict):
+        return None
+    tensors = _flatten(state_dict)
+    if tensors is None:
+        return None
+    try:
+        c = canonicalize(tensors)
+    except ValueError:
+        return None  # not a VideoMAE checkpoint: let mmengine report its keys
+    if c.head:
+        label_map = resolve_label_map(label_map, c.head['weight'].shape[0], head_rows(model))
+    sd = to_recognizer_state_dict(c, label_map,
+                                  getattr(model.backbone, 'use_mean_pooling', True))
+    pos = sd.pop('backbone.pos_embed', None)
+    if pos is not None:
+        _apply_pos_embed(model.backbone, pos, logger)
+    logger.info(f'converted a {c.fmt}-layout checkpoint to recognizer keys ({len(sd)} tensors'
+                + (f', head rows by label map {label_map!r}' if label_map is not None and c.head
+                   else '') + f'; dropped {len(c.dropped)} keys)')
+    return sd
+
+
+def install_foreign_checkpoint_hook(model: nn.Module, label_map: LabelMap = None,
+                                    logger: Optional[logging.Logger] = None) -> bool:
+    """Make ``model.load_state_dict`` / mmengine loading accept foreign checkpoint layouts.
+
+    Installs once per model; returns False (and does nothing) for models that are not a
+    ``VideoMAEv2ViT`` recognizer with a ``cls_head.fc_cls``.
+    """
+    from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
+    if not (isinstance(getattr(model, 'backbone', None), VideoMAEv2ViT)
+            and hasattr(getattr(model, 'cls_head', None), 'fc_cls')):
+        return False
+    if getattr(model, _HOOK_ATTR, None) is not None:
+        return True
+
+    def pre_hook(state_dict, prefix, *args):
+        if prefix:  # only the root call sees the whole checkpoint
+            return
+        converted = convert_to_recognizer(model, state_dict, label_map, logger)
+        if converted is not None:
+            state_dict.clear()
+            state_dict.update(converted)
+
+    setattr(model, _HOOK_ATTR, model._register_load_state_dict_pre_hook(pre_hook))
+    return True
+
+
+__all__ = ['AUTO_LABEL_MAPS', 'is_own_layout', 'resolve_label_map', 'convert_to_recognizer',
+           'install_foreign_checkpoint_hook']
