@@ -11,7 +11,10 @@ side in this one run:
   batch 1, inference, fp32 and CPU bf16 autocast);
 * achieved GFLOP/s of our fp32 forward (analytic FLOP count) against the machine's measured fp32
   matmul peak (large ``torch.mm``);
-* our bf16-autocast speed-up over our fp32.
+* our bf16-autocast speed-up over our fp32;
+* where our fp32 time goes (one profiled forward): the linear layers' and the attention
+  kernel's own GFLOP/s against the same peak (informational: it shows which part keeps the
+  whole forward from the peak).
 
 Peak RSS includes the loaded weights (each worker reads the same state-dict file).
 """
@@ -41,6 +44,33 @@ def forward_flops(arch: dict, frames: int, size: int) -> float:
     embed = 2 * n * d * 3 * 2 * p * p
     block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * h
     return embed + arch['depth'] * block
+
+
+def split_flops(arch: dict, frames: int, size: int) -> dict:
+    """:func:`forward_flops` split into the blocks' linear layers and their attention products
+    (``q k^T`` and ``attn v``)."""
+    d, h, p = arch['embed_dims'], arch['mlp_hidden_dims'], arch['patch_size']
+    n = (frames // 2) * (size // p)**2
+    return dict(linear=arch['depth'] * (2 * n * d * 3 * d + 2 * n * d * d + 2 * 2 * n * d * h),
+                attention=arch['depth'] * 2 * 2 * n * n * d)
+
+
+#: profiler op names -> part of the forward (our fp32 inference path)
+PROFILE_PARTS = {
+    'mkldnn::_linear_pointwise': 'linear', 'aten::addmm': 'linear', 'aten::mm': 'linear',
+    'aten::_scaled_dot_product_flash_attention_for_cpu': 'attention',
+}
+
+
+def profile_parts(fn, x) -> dict:
+    """Self CPU seconds of one forward per part (``linear``, ``attention``, ``other``)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn(x)
+    parts = dict(linear=0.0, attention=0.0, other=0.0)
+    for ev in prof.key_averages():
+        parts[PROFILE_PARTS.get(ev.key, 'other')] += ev.self_cpu_time_total / 1e6
+    return parts
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -113,10 +143,12 @@ def worker(impl: str, arch: str, dtype: str, frames: int, size: int, repeats: in
             t = time.perf_counter()
             out = fn(x)
             times.append(time.perf_counter() - t)
+        # after the RSS-relevant runs: the profiler's own buffers must not count
+        parts = profile_parts(fn, x) if impl == 'ours' and dtype == 'fp32' else None
     times.sort()
     return dict(time=times[len(times) // 2], peak_rss_mib=resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024, rss_before_mib=rss_before,
-                checksum=float(out.float().abs().mean()))
+                checksum=float(out.float().abs().mean()), parts=parts)
 
 
 def run_case(impl, arch, dtype, args, weights) -> dict:
@@ -144,6 +176,18 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
         if fp32:
             ratios.append(dict(name=f'{tag}: ours GFLOP/s / fp32 matmul peak',
                                value=flops / o / 1e9 / peak32, op='>=', target=0.8))
+            parts = row['ours'].get('parts')
+            if parts:
+                split = split_flops(ARCHS[arch], args.frames, args.size)
+                for part in ('linear', 'attention'):
+                    ratios += [dict(name=f'{tag}: ours {part} ops GFLOP/s / fp32 matmul peak',
+                                    value=split[part] / parts[part] / 1e9 / peak32, op=None,
+                                    target=None),
+                               dict(name=f'{tag}: ours {part} ops share of the forward time',
+                                    value=parts[part] / sum(parts.values()), op=None,
+                                    target=None)]
+                times += [dict(name=f'{tag} forward, ours, profiled: {part}', seconds=sec)
+                          for part, sec in parts.items()]
         if dtype == 'bf16' and (arch, 'fp32') in results:
             ratios.append(dict(name=f'ViT-{arch[0].upper()}: ours bf16 autocast vs ours fp32 '
                                '(speed-up)', value=results[(arch, 'fp32')]['ours']['time'] / o,
@@ -206,6 +250,12 @@ def main(argv=None):
             if dtype == 'fp32':
                 print(f'  ours: {flops / o["time"] / 1e9 / peak32 * 100:.0f}% of the fp32 matmul '
                       'peak (target >= 80%)')
+                split, parts = split_flops(ARCHS[arch], args.frames, args.size), o['parts']
+                total = sum(parts.values())
+                print('  where the time goes (one profiled forward): ' + ', '.join(
+                    f'{part} {sec / total:.0%}' + (
+                        f' at {split[part] / sec / 1e9 / peak32:.0%} of peak'
+                        if part in split else '') for part, sec in parts.items()))
         if ('fp32' in args.dtypes) and ('bf16' in args.dtypes):
             r32, r16 = results[(arch, 'fp32')]['ours'], results[(arch, 'bf16')]['ours']
             print(f'  ours bf16 autocast vs ours fp32: {r32["time"] / r16["time"]:.2f}x '

@@ -6,6 +6,9 @@ script prints time ratios (ours / mmcv) measured side by side.
 
 Workloads:
 * ``uniform-N``: N random segments over a 2000-step sequence, scores u^4 (one class, no cap);
+* ``uniform-2000 / 8 classes``: the same 2000 segments dealt round-robin into 8 classes (just
+  above the number of groups where ours switches from one class after the other to all classes
+  side by side);
 * ``thumos-like``: what ActionFormer post-processing sees per video: 20 classes, candidates
   clustered around 30 actions at several pyramid scales plus background clutter, scores from a
   skewed distribution, per-class NMS and the official cap of 200 per class (mmcv called per
@@ -113,6 +116,8 @@ def main():
     torch.set_num_threads(1)
     sigma, min_score = 0.5, 1e-3
     cases = [(f'uniform-{n}', uniform(n, 0), -1) for n in (100, 500, 2000)]
+    segs, scores, _ = uniform(2000, 0)
+    cases.append(('uniform-2000 / 8 classes', (segs, scores, torch.arange(2000) % 8), -1))
     cases.append(('thumos-like (cap 200/class)', thumos_like(0), 200))
     # the same without the cap: exactly mmcv's work (no early stop), like for like
     cases.append(('thumos-like (no cap)', thumos_like(0), -1))

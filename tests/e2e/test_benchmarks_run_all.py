@@ -33,6 +33,9 @@ def test_run_all_quick_writes_markdown_and_json(tmp_path):
     # exactness checks the benchmarks make are reported, and hold
     soft = {r['name']: r for r in report['benchmarks']['soft_nms']['ratios']}
     assert soft['all workloads bit-identical to mmcv']['value'] == 1.0
+    diffs = [r for r in report['benchmarks']['tad_extraction']['ratios']
+             if 'max |feature difference| ours vs official (fp32)' in r['name']]
+    assert diffs and all(r['value'] <= 1e-5 for r in diffs), diffs
 
     md = (out / 'latest.md').read_text()
     sections = [md.index(h) for h in ('## Ratios', '## Absolute times', '## Runs', '## Machine')]

@@ -1,5 +1,5 @@
-"""Learning check: the ViT-B Kinetics-400 recipe (RandomResizedCrop, random erasing, label
-smoothing, repeated augmentation, layer-wise lr decay, warm-up + cosine; mixup / cutmix and
+"""Learning check: the ViT-B Kinetics-400 recipe (mixup 0.8 / cutmix 1.0, RandomResizedCrop,
+random erasing, label smoothing, repeated augmentation, layer-wise lr decay, warm-up + cosine;
 RandAugment off and crops of >= 60% area, see below) trains a tiny backbone from scratch on
 generated motion clips through the Runner, and its multi-view test (5 clips x 3 crops, softmax
 then average) reports top-1, top-5 and mean-class accuracy well above chance."""
@@ -14,7 +14,7 @@ from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'recognition', 'videomaev2',
                   'vit-base-p16_videomaev2-hybrid-pre_32xb16-16x4x1-90e_kinetics-400.py')
-SIZE, FRAMES, EPOCHS = 32, 8, 30
+SIZE, FRAMES, EPOCHS = 32, 8, 45
 
 
 def _cfg(data: str, work_dir: str) -> Config:
@@ -27,10 +27,13 @@ def _cfg(data: str, work_dir: str) -> Config:
                               img_size=SIZE, num_frames=FRAMES, init_cfg=None,
                               pos_embed_grid_from=None, drop_path_rate=0.)
     cfg.model.cls_head.update(num_classes=num_classes, in_channels=64)
-    # A from-scratch tiny model does not learn under mixup/cutmix, RandAugment m7-n4 and
-    # 8%-area crops within a few hundred iterations (tried: loss stays at ln 4); random erasing,
-    # label smoothing, repeated augmentation, layer decay and warm-up + cosine stay on.
-    cfg.model.data_preprocessor.blending = None
+    # mixup/cutmix build one-hot targets over the head's classes (checked at build time)
+    for augment in cfg.model.data_preprocessor.blending.augments:
+        augment.num_classes = num_classes
+    # RandAugment m7-n4 and 8%-area crops stay off: with them a from-scratch tiny model sits at
+    # ln 4 for a seed-dependent number of epochs (0.25-0.75 top-1 in 60-90 epochs). With
+    # whole-frame panning clips instead of the sprite (motion visible in every crop) the full
+    # recipe still stayed at chance for 90 epochs, and learned once RandAugment was off.
     for split, ann in (('train', 'train.txt'), ('val', 'val.txt'), ('test', 'val.txt')):
         loader = cfg[f'{split}_dataloader']
         loader.update(batch_size=8, num_workers=0, persistent_workers=False)
@@ -51,8 +54,8 @@ def _cfg(data: str, work_dir: str) -> Config:
                 t['crop_size'] = SIZE
             pipeline.append(t)
         loader.dataset.pipeline = pipeline
-    # from scratch, batch 8 (x2 repeats). 16 epochs at lr 2e-3 or 1e-3 learned for some seeds
-    # only (top-1 0.25-1.0); 30 epochs at 1e-3 gave 1.0 for seeds 0, 1 and 2.
+    # from scratch, batch 8 (x2 repeats). With mixup/cutmix, 30 epochs at lr 1e-3 gave top-1
+    # 0.875 / 0.656 (seeds 0 / 1); 45 epochs gave 1.0 for seeds 0, 1 and 2.
     cfg.optim_wrapper.optimizer.lr = 1e-3
     cfg.randomness = dict(seed=0)
     cfg.param_scheduler = [

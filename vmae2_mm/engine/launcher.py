@@ -98,11 +98,35 @@ def build_runner(cfg: Config):
     """
     from mmaction.registry import RUNNERS
     from mmengine.runner import FlexibleRunner, Runner
+    check_blending_classes(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     if cfg.get('strategy') is not None:
         return FlexibleRunner.from_cfg(cfg)
     return Runner.from_cfg(cfg)
+
+
+def check_blending_classes(cfg: Config) -> None:
+    """Mixup/cutmix must build one-hot targets of the head's width.
+
+    ``--cfg-options model.cls_head.num_classes=N`` without also changing the blending augments
+    otherwise only fails in the first training step, with a numpy broadcasting error inside
+    mmaction2's accuracy (``(B, N)`` vs ``(B, 1, 400)``).
+    """
+    model = cfg.get('model') or {}
+    head = model.get('cls_head') or {}
+    blending = (model.get('data_preprocessor') or {}).get('blending')
+    if not blending or 'num_classes' not in head:
+        return
+    augments = blending.get('augments', [blending])
+    for i, aug in enumerate(augments):
+        if 'num_classes' in aug and aug['num_classes'] != head['num_classes']:
+            where = ('model.data_preprocessor.blending' +
+                     (f'.augments[{i}]' if 'augments' in blending else ''))
+            raise ValueError(
+                f'{where} ({aug.get("type")}) has num_classes={aug["num_classes"]} but '
+                f'model.cls_head.num_classes={head["num_classes"]}; set both (mixup/cutmix '
+                'targets are one-hot over the head\'s classes)')
 
 
 def enable_amp(cfg: Config) -> None:

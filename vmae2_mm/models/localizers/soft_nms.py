@@ -22,24 +22,30 @@ mmcv's ``soft_nms(method='gaussian')``. Ties between equal scores go to the lowe
 zero-length segments with ``len_eps=0`` gives 0/0 = NaN in C++; here pairs without overlap are
 never decayed (their weight is exactly 1 anyway).
 
-**Speed.** Two exact strategies, chosen by overlap density (average overlapping neighbours
-``> _DENSE_DEGREE``):
+**Speed.** Three exact strategies (``strategy=None`` picks one from the number of groups and
+the overlap density; the thresholds were measured with ``benchmarks/bench_soft_nms.py``):
 
-* *rounds over the overlap graph* (sparse overlap): a candidate's score only changes when an
-  overlapping candidate is picked and picked scores never increase, so every live candidate
-  that beats all its live overlapping neighbours is picked next with its current score; a
-  round picks all of them at once and applies the decays of each target in selection order
-  (recomputing from the initial score when a later round picks an earlier-ordered neighbour,
-  so float32 products keep the sequential order);
-* *one pick per group and step* on a padded [groups, candidates] layout (dense overlap, where
-  rounds would pick about one candidate each), decaying only overlapping candidates; dead
-  candidates are moved out of the overlap test (start = +inf) and compacted away every few
-  steps, and the loop ends once every group is empty (or has ``max_num`` picks).
+* *sequential over the overlap graph* (at most ``_SEQUENTIAL_MAX_GROUPS`` groups): the
+  weights of all overlapping pairs are computed once, vectorised, into a CSR graph; each step
+  is then one argmax and one in-place multiply of the pick's neighbours. A candidate decayed
+  below ``min_score`` is left in place: scores only decrease, so it could only be picked once
+  every remaining score is below ``min_score``, which is where the loop stops anyway;
+* *rounds over the overlap graph* (many groups, sparse overlap): a candidate's score only
+  changes when an overlapping candidate is picked and picked scores never increase, so every
+  live candidate that beats all its live overlapping neighbours is picked next with its current
+  score; a round picks all of them at once and applies the decays of each target in selection
+  order (recomputing from the initial score when a later round picks an earlier-ordered
+  neighbour, so float32 products keep the sequential order);
+* *one pick per group and step* on a padded [groups, candidates] layout (many groups, dense
+  overlap, where rounds would pick about one candidate each), decaying only overlapping
+  candidates; dead candidates are moved out of the overlap test (start = +inf) and compacted
+  away every few steps, and the loop ends once every group is empty (or has ``max_num`` picks).
 
-Groups (classes) run side by side: all classes of a video cost one loop of at most
-``max(picks per class)`` steps, where upstream calls the C++ kernel once per class. ``max_num`` stops early with exactly the result of a full
-run truncated to ``max_num`` per group, since the first k picks never depend on later ones.
-``benchmarks/bench_soft_nms.py`` measures both against mmcv's C++ loop.
+With many groups (classes) the last two run all groups side by side: all classes of a video cost
+one loop of at most ``max(picks per class)`` steps, where upstream calls the C++ kernel once per
+class. ``max_num`` stops early with exactly the result of a full run truncated to ``max_num``
+per group, since the first k picks never depend on later ones.
+``benchmarks/bench_soft_nms.py`` measures them against mmcv's C++ loop.
 """
 from decimal import Decimal, localcontext
 from typing import Optional, Tuple
@@ -272,9 +278,64 @@ def _soft_nms_dense_steps(start: np.ndarray, end: np.ndarray, area: np.ndarray,
     return keep[valid], scores[valid]
 
 
+# up to this many groups, one group after the other (sequential) beats the side-by-side
+# strategies: with a few groups their per-step work is spread over too few picks
+_SEQUENTIAL_MAX_GROUPS = 4
+_STRATEGIES = ('sequential', 'rounds', 'dense')
+
+
+def _soft_nms_sequential(start: np.ndarray, end: np.ndarray, area: np.ndarray, sc: np.ndarray,
+                         group: np.ndarray, num_groups: int, sigma: float, min_sc: np.float32,
+                         max_num: int, order: np.ndarray,
+                         cnt: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The C++ loop, one group after the other, over a precomputed overlap graph.
+
+    Returns picked indices [K] and their decayed scores [K], grouped by ascending group, each
+    group in selection order (``order``/``cnt`` from :func:`_overlap_counts`).
+    """
+    n = len(sc)
+    src, dst, weight = _overlap_graph(start, end, area, sigma, order, cnt)
+    # positions: by group, then by input index, so a group is one slice and argmax's first
+    # maximum is the lowest input index (the C++ tie-break)
+    perm = np.lexsort((np.arange(n), group))
+    pos = np.empty(n, dtype=np.int64)
+    pos[perm] = np.arange(n)
+    src, dst = pos[src], pos[dst]
+    by_src = np.argsort(src, kind='stable')
+    nbr, wt = dst[by_src], weight[by_src]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    ptr = indptr.tolist()                              # python ints: cheaper per-step slicing
+    score = sc[perm]
+    bounds = np.searchsorted(group[perm], np.arange(num_groups + 1)).tolist()
+    ninf = np.float32(-np.inf)
+    picks, picked = [], []
+    for g in range(num_groups):
+        lo, hi = bounds[g], bounds[g + 1]
+        view = score[lo:hi]
+        limit = hi - lo if max_num <= 0 else min(max_num, hi - lo)
+        for step in range(limit):
+            p = int(view.argmax()) + lo
+            best = score[p]
+            # the first pick is never tested; later, the best below min_score means every
+            # remaining candidate was (or would have been) discarded by the C++ loop
+            if step and best < min_sc:
+                break
+            picks.append(p)
+            picked.append(best)
+            score[p] = ninf
+            a, b = ptr[p], ptr[p + 1]
+            if a != b:
+                targets = nbr[a:b]
+                score[targets] *= wt[a:b]
+    keep = perm[np.asarray(picks, dtype=np.int64)]
+    return keep, np.asarray(picked, dtype=np.float32)
+
+
 def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score: float = 1e-3,
                 max_num: int = -1, groups: Optional[Tensor] = None,
-                len_eps: float = 1e-6) -> Tuple[Tensor, Tensor]:
+                len_eps: float = 1e-6,
+                strategy: Optional[str] = None) -> Tuple[Tensor, Tensor]:
     """Gaussian Soft-NMS, independently within each group (class) of segments.
 
     Args:
@@ -285,6 +346,8 @@ def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score:
         max_num (int): Keep at most this many per group (<= 0: all). Defaults to -1.
         groups (Tensor, optional): [N] int group ids (class labels); None = one group.
         len_eps (float): Added to every length (1e-6 = ActionFormer, 0 = mmcv). Defaults to 1e-6.
+        strategy (str, optional): ``'sequential'``, ``'rounds'`` or ``'dense'`` (see the module
+            docstring; all give identical results); None chooses the fastest for the input.
 
     Returns:
         tuple[Tensor, Tensor]: ``keep`` [K] long indices into the input and their decayed
@@ -297,6 +360,8 @@ def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score:
         raise ValueError(f'scores must be [N={segments.shape[0]}], got {list(scores.shape)}')
     if not sigma > 0:
         raise ValueError(f'sigma must be > 0, got {sigma}')
+    if strategy is not None and strategy not in _STRATEGIES:
+        raise ValueError(f'strategy must be one of {_STRATEGIES} or None, got {strategy!r}')
     device, n = segments.device, segments.shape[0]
     if groups is not None and groups.shape != (n, ):
         raise ValueError(f'groups must be [N={n}], got {list(groups.shape)}')
@@ -315,7 +380,16 @@ def soft_nms_1d(segments: Tensor, scores: Tensor, sigma: float = 0.5, min_score:
     area = (end - start) + np.float32(len_eps)         # float32, as x2 - x1 + 1e-6 upstream
     min_sc = np.float32(min_score)
     order, cnt = _overlap_counts(start, end, group)
-    if int(cnt.sum()) > _DENSE_DEGREE * n:
+    if strategy is None:
+        if num_groups <= _SEQUENTIAL_MAX_GROUPS:
+            strategy = 'sequential'
+        else:
+            strategy = 'dense' if int(cnt.sum()) > _DENSE_DEGREE * n else 'rounds'
+    if strategy == 'sequential':
+        keep, picked = _soft_nms_sequential(start, end, area, sc, group, num_groups, sigma,
+                                            min_sc, max_num, order, cnt)
+        return torch.from_numpy(keep).to(device), torch.from_numpy(picked).to(device)
+    if strategy == 'dense':
         keep, picked = _soft_nms_dense_steps(start, end, area, sc, group, num_groups, sigma,
                                              min_sc, max_num)
         order = np.lexsort((keep, -picked.astype(np.float64), group[keep]))
