@@ -4,7 +4,7 @@ The official approach (OpenGVLab/VideoMAEv2 ``extract_tad_feature.py``): for eve
 decode that clip's 16 frames (``VideoReader.get_batch``), convert them to float, /255,
 squash-resize them to 224x224 and run the official model with batch 1. The official model
 computes attention explicitly (``softmax(q k^T) v``) with ``F.linear`` projections; the
-reference here runs that computation through Hugging Face ``transformers`` ``VideoMAEModel`` with
+reference here runs that computation through Hugging Face ``transformers`` VideoMAE with
 ``attn_implementation='eager'`` (an independent implementation of the same numerics) plus the
 official head-less pooling ``fc_norm(mean(tokens))``. Ours
 (:class:`vmae2_mm.apis.feature_extraction.ClipFeatureExtractor` with our ``VideoMAEv2ViT``)
@@ -61,16 +61,21 @@ class Timer:
         self.t[name] = self.t.get(name, 0.0) + time.perf_counter() - since
 
 
-def official_model(arch: dict, weights: str):
-    """HF ``VideoMAEForVideoClassification`` (eager attention) with ``weights``, returning the
-    official head-less features ``fc_norm(mean(tokens))`` [B, C] from [B, C, T, H, W] clips."""
+def hf_config(arch: dict):
+    """HF ``VideoMAEConfig`` of ``arch`` at 16x224x224 with eager (explicit) attention."""
     import transformers
-    config = transformers.VideoMAEConfig(
+    return transformers.VideoMAEConfig(
         image_size=224, patch_size=16, num_frames=16, tubelet_size=2,
         hidden_size=arch['embed_dims'], num_hidden_layers=arch['depth'],
         num_attention_heads=arch['num_heads'], intermediate_size=arch['mlp_hidden_dims'],
         layer_norm_eps=1e-6, use_mean_pooling=True, num_labels=2, attn_implementation='eager')
-    hf = transformers.VideoMAEForVideoClassification(config).eval()
+
+
+def official_model(arch: dict, weights: str):
+    """HF ``VideoMAEForVideoClassification`` (eager attention) with ``weights``, returning the
+    official head-less features ``fc_norm(mean(tokens))`` [B, C] from [B, C, T, H, W] clips."""
+    import transformers
+    hf = transformers.VideoMAEForVideoClassification(hf_config(arch)).eval()
     hf.load_state_dict(torch.load(weights, weights_only=True))
     # HF builds fc_norm with LayerNorm's default eps 1e-5, the official model with 1e-6
     hf.fc_norm.eps = 1e-6
@@ -85,12 +90,7 @@ def write_weights(arch: dict, path: str) -> None:
     """One random HF checkpoint for ``arch``, loaded by both implementations."""
     import transformers
     torch.manual_seed(0)
-    config = transformers.VideoMAEConfig(
-        image_size=224, patch_size=16, num_frames=16, tubelet_size=2,
-        hidden_size=arch['embed_dims'], num_hidden_layers=arch['depth'],
-        num_attention_heads=arch['num_heads'], intermediate_size=arch['mlp_hidden_dims'],
-        layer_norm_eps=1e-6, use_mean_pooling=True, num_labels=2)
-    torch.save(transformers.VideoMAEForVideoClassification(config).state_dict(), path)
+    torch.save(transformers.VideoMAEForVideoClassification(hf_config(arch)).state_dict(), path)
 
 
 @torch.no_grad()
@@ -266,10 +266,11 @@ def main():
                       f'{r["seconds"]:>8.2f} {r["clips"] / r["seconds"]:>8.2f}   '
                       + ' '.join(f'{v:7.2f}' for v in st + [r['seconds'] - sum(st)]))
             ref = res['official']
-            print(f'{m:<7} fp32 speed-up vs official '
-                  f'{ref["seconds"] / res["ours"]["seconds"]:.2f}x (target >= 1.5x), frames decoded {ref["decoded"] / res["ours"]["decoded"]:.2f}x'
-                  f' fewer, max |feature difference| {res["ours"]["diff"]:.2e}; vs the per-clip '
-                  f'loop with our backbone '
+            speedup = ref['seconds'] / res['ours']['seconds']
+            fewer = ref['decoded'] / res['ours']['decoded']
+            print(f'{m:<7} fp32 speed-up vs official {speedup:.2f}x (target >= 1.5x), frames '
+                  f'decoded {fewer:.2f}x fewer, max |feature difference| '
+                  f'{res["ours"]["diff"]:.2e}; vs the per-clip loop with our backbone '
                   f'{res["per-clip"]["seconds"] / res["ours"]["seconds"]:.2f}x')
             print(f'{m:<7} (separate, bf16 autocast, different numerics) ours bf16 vs fp32 '
                   f'official: {ref["seconds"] / res["ours bf16"]["seconds"]:.2f}x, max |feature '
