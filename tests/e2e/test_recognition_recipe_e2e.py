@@ -33,7 +33,7 @@ def _cfg(data: str, work_dir: str) -> Config:
     # RandAugment m7-n4 and 8%-area crops stay off: with them a from-scratch tiny model sits at
     # ln 4 for a seed-dependent number of epochs (0.25-0.75 top-1 in 60-90 epochs). With
     # whole-frame panning clips instead of the sprite (motion visible in every crop) the full
-    # recipe still stayed at chance for 90 epochs, and learned once RandAugment was off.
+    # recipe was still at chance after 50 epochs, and learned once RandAugment was off.
     for split, ann in (('train', 'train.txt'), ('val', 'val.txt'), ('test', 'val.txt')):
         loader = cfg[f'{split}_dataloader']
         loader.update(batch_size=8, num_workers=0, persistent_workers=False)
