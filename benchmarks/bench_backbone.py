@@ -39,15 +39,14 @@ ARCHS = {
 
 def forward_flops(arch: dict, frames: int, size: int) -> float:
     """Multiply-adds x 2 of one backbone forward (cube embedding, blocks; norms ignored)."""
-    d, h, p = arch['embed_dims'], arch['mlp_hidden_dims'], arch['patch_size']
+    p = arch['patch_size']
     n = (frames // 2) * (size // p)**2
-    embed = 2 * n * d * 3 * 2 * p * p
-    block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * h
-    return embed + arch['depth'] * block
+    embed = 2 * n * arch['embed_dims'] * 3 * 2 * p * p
+    return embed + sum(split_flops(arch, frames, size).values())
 
 
 def split_flops(arch: dict, frames: int, size: int) -> dict:
-    """:func:`forward_flops` split into the blocks' linear layers and their attention products
+    """The blocks' part of :func:`forward_flops`: linear layers and attention products
     (``q k^T`` and ``attn v``)."""
     d, h, p = arch['embed_dims'], arch['mlp_hidden_dims'], arch['patch_size']
     n = (frames // 2) * (size // p)**2
@@ -94,11 +93,12 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def _hf_config(arch_name: str, frames: int, size: int, attn: str = 'eager'):
+def hf_config(arch: dict, frames: int, size: int, attn: str = 'eager'):
+    """HF ``VideoMAEConfig`` of ``arch`` (our arch dict; patch 16 unless it says otherwise)
+    with the official LayerNorm eps and mean pooling (no final norm on the tokens)."""
     import transformers
-    arch = ARCHS[arch_name]
     return transformers.VideoMAEConfig(
-        image_size=size, patch_size=arch['patch_size'], num_frames=frames,
+        image_size=size, patch_size=arch.get('patch_size', 16), num_frames=frames,
         hidden_size=arch['embed_dims'], num_hidden_layers=arch['depth'],
         num_attention_heads=arch['num_heads'], intermediate_size=arch['mlp_hidden_dims'],
         layer_norm_eps=1e-6, use_mean_pooling=True, attn_implementation=attn)
@@ -108,7 +108,8 @@ def write_weights(arch_name: str, frames: int, size: int, path: str) -> None:
     """One random HF VideoMAE state dict, loaded by every implementation of this arch."""
     import transformers
     torch.manual_seed(0)
-    torch.save(transformers.VideoMAEModel(_hf_config(arch_name, frames, size)).state_dict(), path)
+    hf = transformers.VideoMAEModel(hf_config(ARCHS[arch_name], frames, size))
+    torch.save(hf.state_dict(), path)
 
 
 def _build(impl: str, arch_name: str, frames: int, size: int, weights: str):
@@ -119,7 +120,8 @@ def _build(impl: str, arch_name: str, frames: int, size: int, weights: str):
     from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
     if impl.startswith('hf'):
         attn = 'sdpa' if impl == 'hf_sdpa' else 'eager'
-        hf = transformers.VideoMAEModel(_hf_config(arch_name, frames, size, attn)).eval()
+        hf = transformers.VideoMAEModel(
+            hf_config(ARCHS[arch_name], frames, size, attn)).eval()
         hf.load_state_dict(torch.load(weights, weights_only=True))
         return lambda x: hf(pixel_values=x.permute(0, 2, 1, 3, 4)).last_hidden_state
     ours = VideoMAEv2ViT(arch=ARCHS[arch_name], img_size=size, num_frames=frames,

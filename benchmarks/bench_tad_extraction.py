@@ -45,6 +45,9 @@ from vmae2_mm.datasets.synthetic.thumos import generate_mini_thumos
 from vmae2_mm.models.backbones import VideoMAEv2ViT
 from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
 
+# this directory is on sys.path when the script runs (python benchmarks/bench_*.py)
+from bench_backbone import hf_config  # isort: skip
+
 MODELS = {
     'micro': dict(embed_dims=64, depth=2, num_heads=2, mlp_hidden_dims=128),
     'small': dict(embed_dims=192, depth=4, num_heads=3, mlp_hidden_dims=768),
@@ -61,21 +64,11 @@ class Timer:
         self.t[name] = self.t.get(name, 0.0) + time.perf_counter() - since
 
 
-def hf_config(arch: dict):
-    """HF ``VideoMAEConfig`` of ``arch`` at 16x224x224 with eager (explicit) attention."""
-    import transformers
-    return transformers.VideoMAEConfig(
-        image_size=224, patch_size=16, num_frames=16, tubelet_size=2,
-        hidden_size=arch['embed_dims'], num_hidden_layers=arch['depth'],
-        num_attention_heads=arch['num_heads'], intermediate_size=arch['mlp_hidden_dims'],
-        layer_norm_eps=1e-6, use_mean_pooling=True, num_labels=2, attn_implementation='eager')
-
-
 def official_model(arch: dict, weights: str):
     """HF ``VideoMAEForVideoClassification`` (eager attention) with ``weights``, returning the
     official head-less features ``fc_norm(mean(tokens))`` [B, C] from [B, C, T, H, W] clips."""
     import transformers
-    hf = transformers.VideoMAEForVideoClassification(hf_config(arch)).eval()
+    hf = transformers.VideoMAEForVideoClassification(hf_config(arch, 16, 224)).eval()
     hf.load_state_dict(torch.load(weights, weights_only=True))
     # HF builds fc_norm with LayerNorm's default eps 1e-5, the official model with 1e-6
     hf.fc_norm.eps = 1e-6
@@ -90,7 +83,8 @@ def write_weights(arch: dict, path: str) -> None:
     """One random HF checkpoint for ``arch``, loaded by both implementations."""
     import transformers
     torch.manual_seed(0)
-    torch.save(transformers.VideoMAEForVideoClassification(hf_config(arch)).state_dict(), path)
+    torch.save(transformers.VideoMAEForVideoClassification(
+        hf_config(arch, 16, 224)).state_dict(), path)
 
 
 @torch.no_grad()
