@@ -14,7 +14,11 @@ side in this one run:
 * our bf16-autocast speed-up over our fp32;
 * where our fp32 time goes (one profiled forward): the linear layers' and the attention
   kernel's own GFLOP/s against the same peak (informational: it shows which part keeps the
-  whole forward from the peak).
+  whole forward from the peak);
+* two bounds on that gap (informational): torch's fused attention kernel against its own two
+  attention products alone (``q k^T`` and ``attn v`` through ``torch.matmul``, no softmax),
+  i.e. whether any composition of torch ops could do the attention faster; and the whole
+  forward's fraction of the peak if attention ran as fast as the linear layers do.
 
 Peak RSS includes the loaded weights (each worker reads the same state-dict file).
 """
@@ -70,6 +74,38 @@ def profile_parts(fn, x) -> dict:
     for ev in prof.key_averages():
         parts[PROFILE_PARTS.get(ev.key, 'other')] += ev.self_cpu_time_total / 1e6
     return parts
+
+
+def attention_kernel_bound(arch: dict, frames: int, size: int, repeats: int = 5) -> dict:
+    """One layer's attention, batch 1: seconds of ``F.scaled_dot_product_attention`` (torch's
+    fused CPU flash kernel, what the backbone runs) and of its two products alone.
+
+    The products run in query blocks of 64 rows, the fastest of the sizes tried (64-1568) on this
+    CPU, so each ``attn`` block stays in cache; the softmax is left out, so their time is a lower
+    bound for any attention composed of torch ops.
+    """
+    n = (frames // 2) * (size // arch['patch_size'])**2
+    heads = arch['num_heads']
+    q, k, v = torch.randn(3, 1, heads, n, arch['embed_dims'] // heads).unbind(0)
+    k_t = k.transpose(-1, -2)
+    out = torch.empty_like(q)
+
+    def products():
+        for i in range(0, n, 64):
+            torch.matmul(torch.matmul(q[:, :, i:i + 64], k_t), v, out=out[:, :, i:i + 64])
+
+    def best(fn):
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    with torch.inference_mode():
+        return dict(sdpa=best(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v)),
+                    products=best(products))
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -147,10 +183,12 @@ def worker(impl: str, arch: str, dtype: str, frames: int, size: int, repeats: in
             times.append(time.perf_counter() - t)
         # after the RSS-relevant runs: the profiler's own buffers must not count
         parts = profile_parts(fn, x) if impl == 'ours' and dtype == 'fp32' else None
+    bound = (attention_kernel_bound(ARCHS[arch], frames, size)
+             if impl == 'ours' and dtype == 'fp32' else None)
     times.sort()
     return dict(time=times[len(times) // 2], peak_rss_mib=resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024, rss_before_mib=rss_before,
-                checksum=float(out.float().abs().mean()), parts=parts)
+                checksum=float(out.float().abs().mean()), parts=parts, attention_bound=bound)
 
 
 def run_case(impl, arch, dtype, args, weights) -> dict:
@@ -159,6 +197,13 @@ def run_case(impl, arch, dtype, args, weights) -> dict:
            str(args.repeats)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def attention_ceiling_time(parts: dict, split: dict) -> float:
+    """Profiled forward seconds with the attention's time replaced by its FLOPs at the linear
+    layers' measured rate."""
+    linear_rate = split['linear'] / parts['linear']
+    return parts['linear'] + parts['other'] + split['attention'] / linear_rate
 
 
 def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
@@ -190,6 +235,17 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
                                     target=None)]
                 times += [dict(name=f'{tag} forward, ours, profiled: {part}', seconds=sec)
                           for part, sec in parts.items()]
+                ceiling = flops / o / 1e9 / peak32 * sum(parts.values()) / attention_ceiling_time(
+                    parts, split)
+                ratios.append(dict(
+                    name=f'{tag}: ours GFLOP/s / fp32 matmul peak if attention ran at the '
+                    'linear ops\' rate (ceiling)', value=ceiling, op=None, target=None))
+            bound = row['ours'].get('attention_bound')
+            if bound:
+                ratios.append(dict(
+                    name=f'{tag}: one layer\'s attention, its two products alone (torch.matmul, '
+                    'no softmax) vs fused SDPA (time ratio; > 1: SDPA is faster)',
+                    value=bound['products'] / bound['sdpa'], op=None, target=None))
         if dtype == 'bf16' and (arch, 'fp32') in results:
             ratios.append(dict(name=f'ViT-{arch[0].upper()}: ours bf16 autocast vs ours fp32 '
                                '(speed-up)', value=results[(arch, 'fp32')]['ours']['time'] / o,
@@ -258,6 +314,14 @@ def main(argv=None):
                     f'{part} {sec / total:.0%}' + (
                         f' at {split[part] / sec / 1e9 / peak32:.0%} of peak'
                         if part in split else '') for part, sec in parts.items()))
+                ceiling = (flops / o['time'] / 1e9 / peak32 * total
+                           / attention_ceiling_time(parts, split))
+                print(f'  with attention at the linear layers\' rate: {ceiling:.0%} of peak '
+                      '(ceiling)')
+                bound = o['attention_bound']
+                print(f'  one layer\'s attention: fused SDPA {bound["sdpa"] * 1e3:.1f} ms, its two '
+                      f'products alone {bound["products"] * 1e3:.1f} ms '
+                      f'({bound["products"] / bound["sdpa"]:.2f}x)')
         if ('fp32' in args.dtypes) and ('bf16' in args.dtypes):
             r32, r16 = results[(arch, 'fp32')]['ours'], results[(arch, 'bf16')]['ours']
             print(f'  ours bf16 autocast vs ours fp32: {r32["time"] / r16["time"]:.2f}x '
