@@ -12,13 +12,14 @@ side in this one run:
 * achieved GFLOP/s of our fp32 forward (analytic FLOP count) against the machine's measured fp32
   matmul peak (large ``torch.mm``);
 * our bf16-autocast speed-up over our fp32;
+* in fp32, our backbone with its oneDNN attention (the default for fp32 CPU inference) against
+  the same backbone with torch's SDPA (``ours_sdpa``);
 * where our fp32 time goes (one profiled forward): the linear layers' and the attention
   kernel's own GFLOP/s against the same peak (informational: it shows which part keeps the
   whole forward from the peak);
-* two bounds on that gap (informational): torch's fused attention kernel against its own two
-  attention products alone (``q k^T`` and ``attn v`` through ``torch.matmul``, no softmax),
-  i.e. whether any composition of torch ops could do the attention faster; and the whole
-  forward's fraction of the peak if attention ran as fast as the linear layers do.
+* one layer's attention timed alone (informational): torch's fused SDPA, our oneDNN blocked
+  attention, and its two products without the softmax; and the whole forward's fraction of the
+  peak if attention ran as fast as the linear layers do (a ceiling for attention work).
 
 Peak RSS includes the loaded weights (each worker reads the same state-dict file).
 """
@@ -66,33 +67,45 @@ PROFILE_PARTS = {
 
 
 def profile_parts(fn, x) -> dict:
-    """Self CPU seconds of one forward per part (``linear``, ``attention``, ``other``)."""
+    """Self CPU seconds of one forward per part (``linear``, ``attention``, ``other``).
+
+    Everything inside the backbone's oneDNN attention scope counts as attention (its products
+    are oneDNN linear calls too)."""
     from torch.profiler import ProfilerActivity, profile
+
+    from vmae2_mm.models.backbones.cpu_attention import PROFILER_SCOPE
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn(x)
     parts = dict(linear=0.0, attention=0.0, other=0.0)
-    for ev in prof.key_averages():
-        parts[PROFILE_PARTS.get(ev.key, 'other')] += ev.self_cpu_time_total / 1e6
+    for ev in prof.events():
+        scope, inside = ev, False
+        while scope is not None and not inside:
+            inside, scope = scope.name == PROFILER_SCOPE, scope.cpu_parent
+        part = 'attention' if inside else PROFILE_PARTS.get(ev.name, 'other')
+        parts[part] += ev.self_cpu_time_total / 1e6
     return parts
 
 
-def attention_kernel_bound(arch: dict, frames: int, size: int, repeats: int = 5) -> dict:
-    """One layer's attention, batch 1: seconds of ``F.scaled_dot_product_attention`` (torch's
-    fused CPU flash kernel, what the backbone runs) and of its two products alone.
-
-    The products run in query blocks of 64 rows, the fastest of the sizes tried (64-1568) on this
-    CPU, so each ``attn`` block stays in cache; the softmax is left out, so their time is a lower
-    bound for any attention composed of torch ops.
-    """
+def attention_layer_times(arch: dict, frames: int, size: int, repeats: int = 5) -> dict:
+    """One layer's attention, batch 1, q/k/v as views of one ``qkv`` tensor like the backbone's:
+    best seconds of torch's fused SDPA (plus the head merge), of our oneDNN blocked attention,
+    and of that attention's two products alone (no softmax: the floor of this approach)."""
+    from vmae2_mm.models.backbones.cpu_attention import QUERY_BLOCK, onednn_attention
     n = (frames // 2) * (size // arch['patch_size'])**2
-    heads = arch['num_heads']
-    q, k, v = torch.randn(3, 1, heads, n, arch['embed_dims'] // heads).unbind(0)
-    k_t = k.transpose(-1, -2)
-    out = torch.empty_like(q)
+    heads, c = arch['num_heads'], arch['embed_dims']
+    q, k, v = torch.randn(1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    product = torch.ops.mkldnn._linear_pointwise
+
+    def sdpa():
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return out.transpose(1, 2).reshape(1, n, c)
 
     def products():
-        for i in range(0, n, 64):
-            torch.matmul(torch.matmul(q[:, :, i:i + 64], k_t), v, out=out[:, :, i:i + 64])
+        for h in range(heads):
+            keys, values_t = k[0, h].contiguous(), v[0, h].t().contiguous()
+            for i in range(0, n, QUERY_BLOCK):
+                scores = product(q[0, h, i:i + QUERY_BLOCK], keys, None, 'none', [], '')
+                product(scores, values_t, None, 'none', [], '')
 
     def best(fn):
         fn()
@@ -104,7 +117,7 @@ def attention_kernel_bound(arch: dict, frames: int, size: int, repeats: int = 5)
         return min(times)
 
     with torch.inference_mode():
-        return dict(sdpa=best(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v)),
+        return dict(sdpa=best(sdpa), ours=best(lambda: onednn_attention(q, k, v)),
                     products=best(products))
 
 
@@ -160,6 +173,9 @@ def _build(impl: str, arch_name: str, frames: int, size: int, weights: str):
             hf_config(ARCHS[arch_name], frames, size, attn)).eval()
         hf.load_state_dict(torch.load(weights, weights_only=True))
         return lambda x: hf(pixel_values=x.permute(0, 2, 1, 3, 4)).last_hidden_state
+    if impl == 'ours_sdpa':
+        from vmae2_mm.models.backbones.cpu_attention import set_onednn_attention
+        set_onednn_attention(False)
     ours = VideoMAEv2ViT(arch=ARCHS[arch_name], img_size=size, num_frames=frames,
                          pos_embed_grid_from=None, out_type='tokens', attn_impl='sdpa').eval()
     report = load_backbone_checkpoint(ours, weights)
@@ -183,12 +199,12 @@ def worker(impl: str, arch: str, dtype: str, frames: int, size: int, repeats: in
             times.append(time.perf_counter() - t)
         # after the RSS-relevant runs: the profiler's own buffers must not count
         parts = profile_parts(fn, x) if impl == 'ours' and dtype == 'fp32' else None
-    bound = (attention_kernel_bound(ARCHS[arch], frames, size)
+    layer = (attention_layer_times(ARCHS[arch], frames, size)
              if impl == 'ours' and dtype == 'fp32' else None)
     times.sort()
     return dict(time=times[len(times) // 2], peak_rss_mib=resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024, rss_before_mib=rss_before,
-                checksum=float(out.float().abs().mean()), parts=parts, attention_bound=bound)
+                checksum=float(out.float().abs().mean()), parts=parts, attention_layer=layer)
 
 
 def run_case(impl, arch, dtype, args, weights) -> dict:
@@ -220,6 +236,9 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
                    dict(name=f'{tag}: ours vs HF SDPA (speed-up)',
                         value=row['hf_sdpa']['time'] / o, op='>=' if fp32 else None,
                         target=1.0 if fp32 else None)]
+        if 'ours_sdpa' in row:
+            ratios.append(dict(name=f'{tag}: ours, oneDNN attention vs torch SDPA (speed-up)',
+                               value=row['ours_sdpa']['time'] / o, op=None, target=None))
         if fp32:
             ratios.append(dict(name=f'{tag}: ours GFLOP/s / fp32 matmul peak',
                                value=flops / o / 1e9 / peak32, op='>=', target=0.8))
@@ -240,12 +259,14 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
                 ratios.append(dict(
                     name=f'{tag}: ours GFLOP/s / fp32 matmul peak if attention ran at the '
                     'linear ops\' rate (ceiling)', value=ceiling, op=None, target=None))
-            bound = row['ours'].get('attention_bound')
-            if bound:
+            layer = row['ours'].get('attention_layer')
+            if layer:
                 ratios.append(dict(
-                    name=f'{tag}: one layer\'s attention, its two products alone (torch.matmul, '
-                    'no softmax) vs fused SDPA (time ratio; > 1: SDPA is faster)',
-                    value=bound['products'] / bound['sdpa'], op=None, target=None))
+                    name=f'{tag}: one layer\'s attention, its oneDNN products alone (no softmax) '
+                    '/ the whole oneDNN attention (time share)',
+                    value=layer['products'] / layer['ours'], op=None, target=None))
+                times += [dict(name=f'{tag} one layer\'s attention: {what}', seconds=sec)
+                          for what, sec in layer.items()]
         if dtype == 'bf16' and (arch, 'fp32') in results:
             ratios.append(dict(name=f'ViT-{arch[0].upper()}: ours bf16 autocast vs ours fp32 '
                                '(speed-up)', value=results[(arch, 'fp32')]['ours']['time'] / o,
@@ -291,10 +312,11 @@ def main(argv=None):
         weights = os.path.join(tmp, f'{arch}.pth')
         write_weights(arch, args.frames, args.size, weights)
         for dtype in args.dtypes:
-            row = {impl: run_case(impl, arch, dtype, args, weights)
-                   for impl in ('ours', 'hf_eager', 'hf_sdpa')}
+            impls = ('ours', 'hf_eager', 'hf_sdpa') + (('ours_sdpa', ) if dtype == 'fp32' else ())
+            row = {impl: run_case(impl, arch, dtype, args, weights) for impl in impls}
             if dtype == 'fp32':  # same weights, same input: same tokens
-                assert abs(row['ours']['checksum'] - row['hf_eager']['checksum']) < 1e-4
+                for impl in ('hf_eager', 'ours_sdpa'):
+                    assert abs(row['ours']['checksum'] - row[impl]['checksum']) < 1e-4, impl
             results[(arch, dtype)] = row
             o, e, s = row['ours'], row['hf_eager'], row['hf_sdpa']
             print(f'\nViT-{arch[0].upper()} {dtype}: {flops / 1e9:.1f} GFLOP per forward')
@@ -307,7 +329,8 @@ def main(argv=None):
                   f'{o["peak_rss_mib"] / s["peak_rss_mib"]:.2f}')
             if dtype == 'fp32':
                 print(f'  ours: {flops / o["time"] / 1e9 / peak32 * 100:.0f}% of the fp32 matmul '
-                      'peak (target >= 80%)')
+                      f'peak (target >= 80%); oneDNN attention vs SDPA in our backbone '
+                      f'{row["ours_sdpa"]["time"] / o["time"]:.2f}x')
                 split, parts = split_flops(ARCHS[arch], args.frames, args.size), o['parts']
                 total = sum(parts.values())
                 print('  where the time goes (one profiled forward): ' + ', '.join(
@@ -318,10 +341,10 @@ def main(argv=None):
                            / attention_ceiling_time(parts, split))
                 print(f'  with attention at the linear layers\' rate: {ceiling:.0%} of peak '
                       '(ceiling)')
-                bound = o['attention_bound']
-                print(f'  one layer\'s attention: fused SDPA {bound["sdpa"] * 1e3:.1f} ms, its two '
-                      f'products alone {bound["products"] * 1e3:.1f} ms '
-                      f'({bound["products"] / bound["sdpa"]:.2f}x)')
+                layer = o['attention_layer']
+                print(f'  one layer\'s attention: torch SDPA {layer["sdpa"] * 1e3:.1f} ms, ours '
+                      f'(oneDNN) {layer["ours"] * 1e3:.1f} ms, of which its products alone '
+                      f'{layer["products"] * 1e3:.1f} ms')
         if ('fp32' in args.dtypes) and ('bf16' in args.dtypes):
             r32, r16 = results[(arch, 'fp32')]['ours'], results[(arch, 'bf16')]['ours']
             print(f'  ours bf16 autocast vs ours fp32: {r32["time"] / r16["time"]:.2f}x '

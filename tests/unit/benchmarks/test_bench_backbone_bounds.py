@@ -1,5 +1,6 @@
-"""The two informational bounds in benchmarks/bench_backbone.py: the FLOP split and the
-'attention at the linear layers' rate' ceiling, checked on hand-computed figures."""
+"""The informational breakdown in benchmarks/bench_backbone.py: the FLOP split and the
+'attention at the linear layers' rate' ceiling on hand-computed figures, the per-layer attention
+timings and the profiler attribution."""
 import importlib.util
 import os.path as osp
 
@@ -35,7 +36,21 @@ def test_attention_ceiling_time(bench):
     assert bench.attention_ceiling_time(dict(parts, linear=2.0), split) == pytest.approx(4.5)
 
 
-def test_attention_kernel_bound_times_both(bench):
-    arch = dict(bench.ARCHS['small'], patch_size=16)
-    bound = bench.attention_kernel_bound(arch, frames=2, size=64, repeats=1)
-    assert set(bound) == {'sdpa', 'products'} and all(t > 0 for t in bound.values())
+def test_attention_layer_times_all_three(bench):
+    times = bench.attention_layer_times(bench.ARCHS['small'], frames=2, size=64, repeats=1)
+    assert set(times) == {'sdpa', 'ours', 'products'} and all(t > 0 for t in times.values())
+
+
+def test_profile_counts_onednn_attention_as_attention(bench):
+    """Our attention's products are oneDNN linear calls: they must not count as linear layers."""
+    import torch
+
+    from vmae2_mm.models.backbones import cpu_linear
+    from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
+    if not cpu_linear._AVAILABLE:
+        pytest.skip('torch built without oneDNN')
+    model = VideoMAEv2ViT(arch=dict(bench.ARCHS['small'], depth=1), img_size=64, num_frames=4,
+                          pos_embed_grid_from=None, out_type='tokens').eval()
+    with torch.inference_mode():
+        parts = bench.profile_parts(model, torch.randn(1, 3, 4, 64, 64))
+    assert parts['attention'] > 0 and parts['linear'] > 0

@@ -14,6 +14,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
+from .cpu_attention import onednn_attention, onednn_attention_active
 from .cpu_linear import linear
 
 ATTN_IMPLS = ('sdpa', 'manual')
@@ -122,7 +123,8 @@ class Attention(nn.Module):
         qkv_bias (bool): Create ``q_bias`` and ``v_bias``. Defaults to True.
         attn_drop (float): Dropout on attention weights. Defaults to 0.
         proj_drop (float): Dropout after the output projection. Defaults to 0.
-        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``, fused kernels) or
+        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``, fused kernels; for
+            fp32 CPU inference :func:`~.cpu_attention.onednn_attention` instead) or
             ``'manual'`` (explicit softmax, the official formulation). Same semantics.
     """
 
@@ -158,14 +160,17 @@ class Attention(nn.Module):
         # (B, N, 3C) -> (3, B, heads, N, head_dims)
         q, k, v = qkv.reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         drop = self.attn_drop if self.training else 0.
-        if self.attn_impl == 'sdpa':
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        if self.attn_impl == 'sdpa' and not drop and onednn_attention_active(q):
+            x = onednn_attention(q, k, v)
         else:
-            attn = (q * self.scale) @ k.transpose(-2, -1)
-            attn = F.dropout(attn.softmax(dim=-1), drop)
-            x = attn @ v
-        # (B, heads, N, head_dims) -> (B, N, C)
-        x = x.transpose(1, 2).reshape(b, n, c)
+            if self.attn_impl == 'sdpa':
+                x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+            else:
+                attn = (q * self.scale) @ k.transpose(-2, -1)
+                attn = F.dropout(attn.softmax(dim=-1), drop)
+                x = attn @ v
+            # (B, heads, N, head_dims) -> (B, N, C)
+            x = x.transpose(1, 2).reshape(b, n, c)
         return self.proj_drop(linear(x, self.proj.weight, self.proj.bias))
 
 
