@@ -6,7 +6,7 @@ which on AMD CPUs does not pick its AVX-512 kernels (see :mod:`.cpu_linear`). Th
 products through oneDNN, which the wheel also ships, take about half the time. Measured on this
 machine (AMD EPYC, 2 threads, 1568 tokens, head dim 64, q/k/v as views of one ``qkv`` tensor as
 the backbone makes them, head merge included): one layer's attention runs 1.35x (ViT-S width)
-and 1.41x (ViT-B) faster than with SDPA; the whole ViT-S/B forward about 1.1-1.2x.
+and 1.41x (ViT-B) faster than with SDPA; the whole ViT-S/B forward 1.19x / 1.21x.
 
 The math is the same: ``softmax(q k^T / sqrt(d)) v`` with the softmax over all keys of each query
 row in fp32. No online (flash-style) rescaling is needed, because one block's full score rows are
