@@ -1,4 +1,5 @@
 """Shared fixtures: the repository root and small generated datasets (real mp4 files)."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +13,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def load_script(relative_path: str):
+    """Import a script that is not in a package (``tools/*.py``, ``benchmarks/*.py``, a test
+    file) by its path relative to the repository root; returns the module."""
+    path = REPO_ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_python(args, cwd=None, env=None, timeout=1500, check=True):

@@ -1,6 +1,5 @@
 """A tiny VideoMAE V2 FastRCNN trained through tools/train.py on generated mini-AVA and tested
 through tools/test.py with AVAFrameMAPMetric beats random scores of the same proposals."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -8,6 +7,7 @@ import torch
 
 import vmae2_mm  # noqa: F401
 from vmae2_mm.datasets.synthetic.ava import generate_mini_ava
+from tests.conftest import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'detection', 'videomaev2',
@@ -44,10 +44,7 @@ val_evaluator = test_evaluator
 
 
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/{name}.py')
 
 
 def random_score_map(data, seeds=5):

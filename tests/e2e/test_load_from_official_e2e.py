@@ -1,19 +1,15 @@
 """``load_from`` with a checkpoint in the released (official) fine-tuned layout, through the real
 Runner of the K400 recipe: ``model``-nested ``blocks.*`` / ``fc_norm`` / ``head.*`` with a larger
 classifier whose rows are selected by ``ForeignCheckpointHook(label_map=...)``."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
 from mmengine.runner import Runner
 
 from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+from tests.conftest import load_script
 
-_spec = importlib.util.spec_from_file_location(
-    'recipe_e2e', osp.join(osp.dirname(osp.abspath(__file__)), 'test_recognition_recipe_e2e.py'))
-recipe_e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(recipe_e2e)
+recipe_e2e = load_script('tests/e2e/test_recognition_recipe_e2e.py')
 
 
 @pytest.mark.e2e

@@ -1,21 +1,14 @@
 """The informational breakdown in benchmarks/bench_backbone.py: the FLOP split and the
 'attention at the linear layers' rate' ceiling on hand-computed figures, the per-layer attention
 timings and the profiler attribution."""
-import importlib.util
-import os.path as osp
-
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        'bench_backbone', osp.join(ROOT, 'benchmarks', 'bench_backbone.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/bench_backbone.py')
 
 
 def test_split_flops_vit_s_16x224(bench):

@@ -1,7 +1,5 @@
 """tools/convert_checkpoint.py: HF / official files -> mmengine recognizer checkpoints that
 mmengine's own loader (``load_from`` / ``tools/test.py``) reads with identical logits."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
@@ -11,17 +9,13 @@ from mmengine.runner import load_checkpoint
 
 import vmae2_mm  # noqa: F401
 from vmae2_mm.utils.label_maps import load_label_map
+from tests.conftest import load_script
 
 transformers = pytest.importorskip('transformers')
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'convert_checkpoint', osp.join(ROOT, 'tools', 'convert_checkpoint.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/convert_checkpoint.py')
 
 
 def _recognizer(num_classes, dims=48, img_size=32, num_frames=4):

@@ -1,5 +1,4 @@
 """tools/demo_ava.py on a generated mini-AVA video with a tiny (untrained) detector."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -12,6 +11,7 @@ import vmae2_mm  # noqa: F401
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from vmae2_mm.datasets.synthetic.ava import generate_mini_ava
+from tests.conftest import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 BASE = osp.join(REPO, 'configs', 'detection', 'videomaev2',
@@ -19,11 +19,7 @@ BASE = osp.join(REPO, 'configs', 'detection', 'videomaev2',
 
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location('demo_ava', osp.join(REPO, 'tools',
-                                                                      'demo_ava.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/demo_ava.py')
 
 
 @pytest.fixture(scope='module')

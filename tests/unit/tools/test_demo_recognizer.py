@@ -1,7 +1,6 @@
 """tools/demo_recognizer.py and mmaction2's init_recognizer / inference_recognizer on our
 configs: a converted HF checkpoint classifies a generated video through the config's
 multi-view test pipeline, with the same scores as HF on the same views."""
-import importlib.util
 import os.path as osp
 
 import numpy as np
@@ -13,6 +12,7 @@ from mmengine.dataset import Compose
 
 import vmae2_mm  # noqa: F401
 from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+from tests.conftest import load_script
 
 transformers = pytest.importorskip('transformers')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -22,10 +22,7 @@ ARCH = dict(embed_dims=48, depth=2, num_heads=3, mlp_ratio=2)
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, 'tools', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f'tools/{name}.py')
 
 
 @pytest.fixture(scope='module')

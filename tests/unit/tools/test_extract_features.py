@@ -1,6 +1,5 @@
 """tools/extract_features.py on real generated mp4s with a tiny VideoMAE V2 ViT."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -15,6 +14,7 @@ from vmae2_mm.apis.feature_extraction import atomic_save_npy, build_extractor_fr
 from vmae2_mm.datasets.synthetic.recognition import write_mp4
 from vmae2_mm.datasets.synthetic.thumos import generate_mini_thumos
 from vmae2_mm.models.backbones import VideoMAEv2ViT
+from tests.conftest import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 TINY = dict(type='VideoMAEv2ViT', arch=dict(embed_dims=32, depth=2, num_heads=2, mlp_ratio=2.0),
@@ -22,11 +22,7 @@ TINY = dict(type='VideoMAEv2ViT', arch=dict(embed_dims=32, depth=2, num_heads=2,
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'extract_features_tool', osp.join(REPO, 'tools', 'extract_features.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/extract_features.py')
 
 
 @pytest.fixture(scope='module')
