@@ -12,14 +12,16 @@ side in this one run:
 * achieved GFLOP/s of our fp32 forward (analytic FLOP count) against the machine's measured fp32
   matmul peak (large ``torch.mm``);
 * our bf16-autocast speed-up over our fp32;
-* in fp32, our backbone with its oneDNN attention (the default for fp32 CPU inference) against
-  the same backbone with torch's SDPA (``ours_sdpa``);
+* in fp32, our backbone with its CPU inference attention (the compiled fused kernel where it is
+  built, else oneDNN's products where MKL is slow) against the same backbone with torch's SDPA
+  (``ours_sdpa``);
 * where our fp32 time goes (one profiled forward): the linear layers' and the attention
   kernel's own GFLOP/s against the same peak (informational: it shows which part keeps the
   whole forward from the peak);
-* one layer's attention timed alone (informational): torch's fused SDPA, our oneDNN blocked
-  attention, and its two products without the softmax; and the whole forward's fraction of the
-  peak if attention ran as fast as the linear layers do (a ceiling for attention work).
+* one layer's attention timed alone (informational): torch's fused SDPA, our compiled fused
+  kernel, our oneDNN blocked attention and that one's two products without the softmax; and the
+  whole forward's fraction of the peak if attention ran as fast as the linear layers do (a
+  ceiling for attention work).
 
 Peak RSS includes the loaded weights (each worker reads the same state-dict file).
 """
@@ -69,18 +71,19 @@ PROFILE_PARTS = {
 def profile_parts(fn, x) -> dict:
     """Self CPU seconds of one forward per part (``linear``, ``attention``, ``other``).
 
-    Everything inside the backbone's oneDNN attention scope counts as attention (its products
-    are oneDNN linear calls too)."""
+    Everything inside the backbone's attention scopes counts as attention (the oneDNN
+    attention's products are oneDNN linear calls too)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from vmae2_mm.models.backbones.cpu_attention import PROFILER_SCOPE
+    from vmae2_mm.models.backbones import cpu_attention, cpu_fused_attention
+    scopes = {cpu_attention.PROFILER_SCOPE, cpu_fused_attention.PROFILER_SCOPE}
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn(x)
     parts = dict(linear=0.0, attention=0.0, other=0.0)
     for ev in prof.events():
         scope, inside = ev, False
         while scope is not None and not inside:
-            inside, scope = scope.name == PROFILER_SCOPE, scope.cpu_parent
+            inside, scope = scope.name in scopes, scope.cpu_parent
         part = 'attention' if inside else PROFILE_PARTS.get(ev.name, 'other')
         parts[part] += ev.self_cpu_time_total / 1e6
     return parts
@@ -88,9 +91,12 @@ def profile_parts(fn, x) -> dict:
 
 def attention_layer_times(arch: dict, frames: int, size: int, repeats: int = 5) -> dict:
     """One layer's attention, batch 1, q/k/v as views of one ``qkv`` tensor like the backbone's:
-    best seconds of torch's fused SDPA (plus the head merge), of our oneDNN blocked attention,
-    and of that attention's two products alone (no softmax: the floor of this approach)."""
+    best seconds of torch's fused SDPA (plus the head merge), of our compiled fused kernel
+    (``fused``, where it is built), of our oneDNN blocked attention (``onednn``) and of that
+    one's two products alone (``onednn_products``, no softmax: the floor of that approach)."""
     from vmae2_mm.models.backbones.cpu_attention import QUERY_BLOCK, onednn_attention
+    from vmae2_mm.models.backbones.cpu_fused_attention import (fused_attention,
+                                                               fused_attention_available)
     n = (frames // 2) * (size // arch['patch_size'])**2
     heads, c = arch['num_heads'], arch['embed_dims']
     q, k, v = torch.randn(1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
@@ -117,8 +123,11 @@ def attention_layer_times(arch: dict, frames: int, size: int, repeats: int = 5) 
         return min(times)
 
     with torch.inference_mode():
-        return dict(sdpa=best(sdpa), ours=best(lambda: onednn_attention(q, k, v)),
-                    products=best(products))
+        times = dict(sdpa=best(sdpa), onednn=best(lambda: onednn_attention(q, k, v)),
+                     onednn_products=best(products))
+        if fused_attention_available():
+            times['fused'] = best(lambda: fused_attention(q, k, v))
+    return times
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -140,6 +149,29 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
                 fn()
                 best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
+
+
+def cpu_settings() -> dict:
+    """What decides the figures: CPU vendor and model, AMX, and which attention ours runs."""
+    import vmae2_mm  # noqa: F401
+    from vmae2_mm.models.backbones.cpu_fused_attention import (
+        fused_attention_available, fused_attention_unavailable_reason)
+    from vmae2_mm.models.backbones.cpu_linear import onednn_preferred
+    from vmae2_mm.utils.cpu_info import cpu_vendor
+    model, flags = '', set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name') and not model:
+                    model = line.split(':', 1)[1].strip()
+                elif line.startswith('flags') and not flags:
+                    flags = set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return dict(cpu_vendor=cpu_vendor(), cpu_model=model, amx_bf16='amx_bf16' in flags,
+                fp32_attention='fused kernel' if fused_attention_available() else
+                f'SDPA/oneDNN ({fused_attention_unavailable_reason()})',
+                fp32_linears='oneDNN' if onednn_preferred() else 'BLAS (MKL)')
 
 
 def hf_config(arch: dict, frames: int, size: int, attn: str = 'eager'):
@@ -175,7 +207,9 @@ def _build(impl: str, arch_name: str, frames: int, size: int, weights: str):
         return lambda x: hf(pixel_values=x.permute(0, 2, 1, 3, 4)).last_hidden_state
     if impl == 'ours_sdpa':
         from vmae2_mm.models.backbones.cpu_attention import set_onednn_attention
+        from vmae2_mm.models.backbones.cpu_fused_attention import set_fused_attention
         set_onednn_attention(False)
+        set_fused_attention(False)
     ours = VideoMAEv2ViT(arch=ARCHS[arch_name], img_size=size, num_frames=frames,
                          pos_embed_grid_from=None, out_type='tokens', attn_impl='sdpa').eval()
     report = load_backbone_checkpoint(ours, weights)
@@ -237,7 +271,7 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
                         value=row['hf_sdpa']['time'] / o, op='>=' if fp32 else None,
                         target=1.0 if fp32 else None)]
         if 'ours_sdpa' in row:
-            ratios.append(dict(name=f'{tag}: ours, oneDNN attention vs torch SDPA (speed-up)',
+            ratios.append(dict(name=f'{tag}: ours, its CPU attention vs torch SDPA (speed-up)',
                                value=row['ours_sdpa']['time'] / o, op=None, target=None))
         if fp32:
             ratios.append(dict(name=f'{tag}: ours GFLOP/s / fp32 matmul peak',
@@ -261,10 +295,19 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
                     'linear ops\' rate (ceiling)', value=ceiling, op=None, target=None))
             layer = row['ours'].get('attention_layer')
             if layer:
+                if 'fused' in layer:
+                    ratios.append(dict(
+                        name=f'{tag}: one layer\'s attention, our fused kernel vs torch SDPA '
+                        '(speed-up)', value=layer['sdpa'] / layer['fused'], op=None, target=None))
+                    ratios.append(dict(
+                        name=f'{tag}: one layer\'s attention, our fused kernel GFLOP/s / fp32 '
+                        'matmul peak', value=split_flops(ARCHS[arch], args.frames, args.size)[
+                            'attention'] / ARCHS[arch]['depth'] / layer['fused'] / 1e9 / peak32,
+                        op=None, target=None))
                 ratios.append(dict(
-                    name=f'{tag}: one layer\'s attention, its oneDNN products alone (no softmax) '
+                    name=f'{tag}: one layer\'s attention, oneDNN products alone (no softmax) '
                     '/ the whole oneDNN attention (time share)',
-                    value=layer['products'] / layer['ours'], op=None, target=None))
+                    value=layer['onednn_products'] / layer['onednn'], op=None, target=None))
                 times += [dict(name=f'{tag} one layer\'s attention: {what}', seconds=sec)
                           for what, sec in layer.items()]
         if dtype == 'bf16' and (arch, 'fp32') in results:
@@ -278,7 +321,8 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
     times += [dict(name='fp32 matmul peak (GFLOP/s)', gflops_per_s=peak32),
               dict(name='bf16 matmul peak (GFLOP/s)', gflops_per_s=peak16)]
     settings = dict(archs=args.archs, dtypes=args.dtypes, frames=args.frames, size=args.size,
-                    repeats=args.repeats, batch=1, threads=torch.get_num_threads())
+                    repeats=args.repeats, batch=1, threads=torch.get_num_threads(),
+                    **cpu_settings())
     return dict(benchmark='backbone forward', settings=settings, ratios=ratios, times=times)
 
 
@@ -301,6 +345,7 @@ def main(argv=None):
 
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, input 1x3x'
           f'{args.frames}x{args.size}x{args.size}, median of {args.repeats} forwards')
+    print('CPU: ' + ', '.join(f'{k} {v}' for k, v in cpu_settings().items()))
     peak32 = matmul_peak(torch.float32)
     peak16 = matmul_peak(torch.bfloat16)
     print(f'matmul peak: fp32 {peak32:.1f} GFLOP/s, bf16 {peak16:.1f} GFLOP/s '
@@ -329,7 +374,7 @@ def main(argv=None):
                   f'{o["peak_rss_mib"] / s["peak_rss_mib"]:.2f}')
             if dtype == 'fp32':
                 print(f'  ours: {flops / o["time"] / 1e9 / peak32 * 100:.0f}% of the fp32 matmul '
-                      f'peak (target >= 80%); oneDNN attention vs SDPA in our backbone '
+                      f'peak (target >= 80%); our CPU attention vs SDPA in our backbone '
                       f'{row["ours_sdpa"]["time"] / o["time"]:.2f}x')
                 split, parts = split_flops(ARCHS[arch], args.frames, args.size), o['parts']
                 total = sum(parts.values())
@@ -342,9 +387,11 @@ def main(argv=None):
                 print(f'  with attention at the linear layers\' rate: {ceiling:.0%} of peak '
                       '(ceiling)')
                 layer = o['attention_layer']
-                print(f'  one layer\'s attention: torch SDPA {layer["sdpa"] * 1e3:.1f} ms, ours '
-                      f'(oneDNN) {layer["ours"] * 1e3:.1f} ms, of which its products alone '
-                      f'{layer["products"] * 1e3:.1f} ms')
+                fused = (f'our fused kernel {layer["fused"] * 1e3:.1f} ms, '
+                         if 'fused' in layer else '')
+                print(f'  one layer\'s attention: torch SDPA {layer["sdpa"] * 1e3:.1f} ms, {fused}'
+                      f'oneDNN blocked {layer["onednn"] * 1e3:.1f} ms (its products alone '
+                      f'{layer["onednn_products"] * 1e3:.1f} ms)')
         if ('fp32' in args.dtypes) and ('bf16' in args.dtypes):
             r32, r16 = results[(arch, 'fp32')]['ours'], results[(arch, 'bf16')]['ours']
             print(f'  ours bf16 autocast vs ours fp32: {r32["time"] / r16["time"]:.2f}x '

@@ -29,21 +29,39 @@ def test_attention_ceiling_time(bench):
     assert bench.attention_ceiling_time(dict(parts, linear=2.0), split) == pytest.approx(4.5)
 
 
-def test_attention_layer_times_all_three(bench):
+def test_attention_layer_times_every_implementation(bench):
+    from vmae2_mm.models.backbones.cpu_fused_attention import fused_attention_available
     times = bench.attention_layer_times(bench.ARCHS['small'], frames=2, size=64, repeats=1)
-    assert set(times) == {'sdpa', 'ours', 'products'} and all(t > 0 for t in times.values())
+    expected = {'sdpa', 'onednn', 'onednn_products'} | (
+        {'fused'} if fused_attention_available() else set())
+    assert set(times) == expected and all(t > 0 for t in times.values())
 
 
-def test_profile_counts_onednn_attention_as_attention(bench):
-    """Our attention's products are oneDNN linear calls: they must not count as linear layers."""
+@pytest.mark.parametrize('path', ['fused', 'onednn'])
+def test_profile_counts_our_attention_as_attention(bench, path):
+    """Our attention kernels count as attention; the oneDNN attention's products are oneDNN
+    linear calls and must not count as linear layers."""
     import torch
 
-    from vmae2_mm.models.backbones import cpu_linear
+    from vmae2_mm.models.backbones import cpu_fused_attention, cpu_linear
     from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
-    if not cpu_linear._AVAILABLE:
+    if path == 'onednn' and not cpu_linear._AVAILABLE:
         pytest.skip('torch built without oneDNN')
-    model = VideoMAEv2ViT(arch=dict(bench.ARCHS['small'], depth=1), img_size=64, num_frames=4,
+    if path == 'fused' and not cpu_fused_attention.fused_attention_available():
+        pytest.skip(cpu_fused_attention.fused_attention_unavailable_reason())
+    # 16 x 112^2 = 392 tokens: long enough for both kernels
+    model = VideoMAEv2ViT(arch=dict(bench.ARCHS['small'], depth=1), img_size=112, num_frames=16,
                           pos_embed_grid_from=None, out_type='tokens').eval()
-    with torch.inference_mode():
-        parts = bench.profile_parts(model, torch.randn(1, 3, 4, 64, 64))
+    linear_mode = cpu_linear.set_onednn_linear(True if path == 'onednn' else None)
+    fused = cpu_fused_attention.set_fused_attention(path == 'fused')
+    try:
+        with torch.inference_mode():
+            x = torch.randn(1, 3, 16, 112, 112)
+            parts = bench.profile_parts(model, x)
+            model.blocks[0].attn.attn_impl = 'manual'  # same FLOPs, no attention scope
+            manual = bench.profile_parts(model, x)
+    finally:
+        cpu_linear.set_onednn_linear(linear_mode)
+        cpu_fused_attention.set_fused_attention(fused)
     assert parts['attention'] > 0 and parts['linear'] > 0
+    assert manual['attention'] == 0

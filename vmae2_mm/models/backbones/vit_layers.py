@@ -15,6 +15,7 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
 from .cpu_attention import onednn_attention, onednn_attention_active
+from .cpu_fused_attention import fused_attention, fused_attention_active
 from .cpu_linear import linear
 
 ATTN_IMPLS = ('sdpa', 'manual')
@@ -124,7 +125,8 @@ class Attention(nn.Module):
         attn_drop (float): Dropout on attention weights. Defaults to 0.
         proj_drop (float): Dropout after the output projection. Defaults to 0.
         attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``, fused kernels; for
-            fp32 CPU inference :func:`~.cpu_attention.onednn_attention` instead) or
+            fp32 CPU inference our :func:`~.cpu_fused_attention.fused_attention` when it is
+            built, else :func:`~.cpu_attention.onednn_attention` where MKL is slow) or
             ``'manual'`` (explicit softmax, the official formulation). Same semantics.
     """
 
@@ -160,7 +162,9 @@ class Attention(nn.Module):
         # (B, N, 3C) -> (3, B, heads, N, head_dims)
         q, k, v = qkv.reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         drop = self.attn_drop if self.training else 0.
-        if self.attn_impl == 'sdpa' and not drop and onednn_attention_active(q):
+        if self.attn_impl == 'sdpa' and not drop and fused_attention_active(q):
+            x = fused_attention(q, k, v, self.scale)
+        elif self.attn_impl == 'sdpa' and not drop and onednn_attention_active(q):
             x = onednn_attention(q, k, v)
         else:
             if self.attn_impl == 'sdpa':

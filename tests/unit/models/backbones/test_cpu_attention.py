@@ -4,10 +4,40 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vmae2_mm.models.backbones import cpu_attention, cpu_linear
+from vmae2_mm.models.backbones import cpu_attention, cpu_fused_attention, cpu_linear
 from vmae2_mm.models.backbones.vit_layers import Attention
+from vmae2_mm.utils.cpu_info import cpu_vendor, mkl_has_fast_sgemm
 
 needs_onednn = pytest.mark.skipif(not cpu_linear._AVAILABLE, reason='torch built without oneDNN')
+
+
+@pytest.fixture
+def onednn_path():
+    """The oneDNN paths forced on and the fused kernel (which takes precedence) off, so this
+    path is tested on every CPU, not only where it is the default."""
+    linear_mode = cpu_linear.set_onednn_linear(True)
+    fused = cpu_fused_attention.set_fused_attention(False)
+    yield
+    cpu_linear.set_onednn_linear(linear_mode)
+    cpu_fused_attention.set_fused_attention(fused)
+
+
+def test_onednn_is_the_default_only_where_mkl_is_slow():
+    vendor = cpu_vendor()
+    assert isinstance(vendor, str)
+    if vendor == 'GenuineIntel':
+        assert mkl_has_fast_sgemm()
+    elif vendor == 'AuthenticAMD':
+        assert not mkl_has_fast_sgemm()
+    previous = cpu_linear.set_onednn_linear(None)
+    try:
+        assert cpu_linear.onednn_preferred() == (cpu_linear._AVAILABLE and not mkl_has_fast_sgemm())
+        cpu_linear.set_onednn_linear(False)
+        assert not cpu_linear.onednn_preferred()
+        cpu_linear.set_onednn_linear(True)
+        assert cpu_linear.onednn_preferred() == cpu_linear._AVAILABLE
+    finally:
+        cpu_linear.set_onednn_linear(previous)
 
 
 def _qkv(b, heads, n, d, seed=0):
@@ -57,7 +87,7 @@ def test_heads_land_in_their_channels():
 
 
 @needs_onednn
-def test_backbone_attention_dispatch():
+def test_backbone_attention_dispatch(onednn_path):
     torch.manual_seed(0)
     attn = Attention(32, 4).eval()
     with torch.no_grad():

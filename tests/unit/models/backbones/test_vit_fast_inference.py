@@ -1,7 +1,8 @@
 """The backbone's CPU inference fast paths compute the same function as the plain formulation.
 
-Fast paths: oneDNN linears for fp32 inference (``cpu_linear``), in-place GELU and residual sums,
-contiguous token stream. Reference: the official block written out with ``F.linear`` and
+Fast paths: oneDNN linears for fp32 inference (``cpu_linear``, forced on and off here so both
+run on every CPU), the fused or oneDNN attention, in-place GELU and residual sums, contiguous
+token stream. Reference: the official block written out with ``F.linear`` and
 out-of-place ops (the released ``modeling_finetune.py`` formulation).
 """
 import pytest
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.models.backbones import cpu_linear
+from vmae2_mm.models.backbones import cpu_fused_attention, cpu_linear
 from vmae2_mm.models.backbones.vit_layers import residual_add
 from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
 
@@ -42,9 +43,10 @@ def _reference_tokens(model, x):
     return t
 
 
-def _model(**kw):
+def _model(img_size=64, num_frames=4, **kw):
     torch.manual_seed(0)
-    model = VideoMAEv2ViT(arch=ARCH, img_size=64, num_frames=4, out_type='tokens', **kw).eval()
+    model = VideoMAEv2ViT(arch=ARCH, img_size=img_size, num_frames=num_frames,
+                          out_type='tokens', **kw).eval()
     with torch.no_grad():  # non-trivial biases / norms
         for p in model.parameters():
             if p.dim() == 1:
@@ -52,16 +54,36 @@ def _model(**kw):
     return model
 
 
+@pytest.mark.parametrize('onednn', [True, False])
 @pytest.mark.parametrize('init_values', [0., 0.1])
-def test_inference_fast_path_matches_reference(init_values):
+def test_inference_fast_path_matches_reference(init_values, onednn):
     model = _model(init_values=init_values)
     x = torch.randn(2, 3, 4, 64, 64)
     with torch.no_grad():
         ref = _reference_tokens(model, x)
-    with torch.inference_mode():
-        assert cpu_linear.onednn_linear_active(x) == cpu_linear._AVAILABLE
-        fast = model(x)
+    previous = cpu_linear.set_onednn_linear(onednn)
+    try:
+        with torch.inference_mode():
+            assert cpu_linear.onednn_linear_active(x) == (onednn and cpu_linear._AVAILABLE)
+            fast = model(x)
+    finally:
+        cpu_linear.set_onednn_linear(previous)
     assert ref.abs().max() > 1
+    assert (fast - ref).abs().max().item() < 1e-5
+
+
+def test_long_sequences_match_reference():
+    """392 tokens (16 x 112^2): the fused kernel's range, where it is built."""
+    model = _model(112, 16)
+    x = torch.randn(1, 3, 16, 112, 112)
+    with torch.no_grad():
+        ref = _reference_tokens(model, x)
+    with torch.inference_mode(), torch.profiler.profile() as prof:
+        fast = model(x)
+    scopes = {ev.name for ev in prof.events()}
+    assert (cpu_fused_attention.PROFILER_SCOPE in scopes) == (
+        cpu_fused_attention.fused_attention_available())
+    assert fast.shape == (1, 392, 96) and ref.abs().max() > 1
     assert (fast - ref).abs().max().item() < 1e-5
 
 
@@ -107,7 +129,9 @@ def test_token_stream_is_contiguous():
 
 def test_cpu_linear_dispatch():
     x, w, b = torch.randn(2, 5, 8), torch.randn(6, 8), torch.randn(6)
+    previous = cpu_linear.set_onednn_linear(True)
     with torch.no_grad():
+        assert cpu_linear.onednn_linear_active(x) == cpu_linear._AVAILABLE
         assert torch.allclose(cpu_linear.linear(x, w, b), F.linear(x, w, b), atol=1e-5)
         assert torch.allclose(cpu_linear.linear(x, w), F.linear(x, w), atol=1e-5)
         with torch.autocast('cpu', dtype=torch.bfloat16):
@@ -115,6 +139,7 @@ def test_cpu_linear_dispatch():
             assert cpu_linear.linear(x, w, b).dtype == torch.bfloat16
     w.requires_grad_(True)
     assert not cpu_linear.onednn_linear_active(x)  # gradients: F.linear (has a backward)
+    cpu_linear.set_onednn_linear(previous)
     cpu_linear.linear(x, w, b).sum().backward()
     assert torch.allclose(w.grad, x.reshape(-1, 8).sum(0).expand(6, 8))
 

@@ -1,0 +1,203 @@
+"""The compiled fused attention (CPU inference) computes softmax(q k^T / sqrt(d)) v as exactly as
+torch's SDPA (fp32: to fp32 rounding; bf16: with SDPA's own bf16 error), for every head dim the
+ViT archs have, in the [B, N, C] layout, and the backbone takes it exactly where it may."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vmae2_mm.models.backbones import cpu_fused_attention as fused
+from vmae2_mm.models.backbones.vit_layers import Attention
+
+
+def _cpu_flags() -> set:
+    try:
+        with open('/proc/cpuinfo') as f:
+            return set(next((ln for ln in f if ln.startswith('flags')), '').split())
+    except OSError:
+        return set()
+
+
+needs_kernel = pytest.mark.skipif(not fused.fused_attention_available(),
+                                  reason=fused.fused_attention_unavailable_reason())
+needs_amx = pytest.mark.skipif(not fused.fused_attention_available(torch.bfloat16),
+                               reason='no AMX-BF16 here, or the kernel is not built')
+
+
+def _qkv(b, heads, n, d, seed=0, spread=2.0):
+    """q, k, v as the backbone makes them: strided views of one [B, N, 3C] tensor."""
+    g = torch.Generator().manual_seed(seed)
+    qkv = torch.randn(b, n, 3 * heads * d, generator=g) * spread
+    return qkv.reshape(b, n, 3, heads, d).permute(2, 0, 3, 1, 4)
+
+
+def _reference(q, k, v, scale=None):
+    """Explicit softmax attention in float64, [B, N, C]."""
+    b, heads, n, d = q.shape
+    q, k, v = q.double(), k.double(), v.double()
+    attn = ((q * (scale or d**-0.5)) @ k.transpose(-2, -1)).softmax(-1)
+    return (attn @ v).transpose(1, 2).reshape(b, n, heads * d)
+
+
+def _sdpa(q, k, v, scale=None):
+    b, heads, n, d = q.shape
+    out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+    return out.transpose(1, 2).reshape(b, n, heads * d)
+
+
+def _assert_fp32_exact(out, q, k, v, scale=None):
+    """fp32 rounding only: within 1e-5 of the float64 result relative to its largest entry, and
+    at most twice as far from it as torch's own kernel."""
+    ref = _reference(q, k, v, scale)
+    error, sdpa_error = [(t.double() - ref).abs().max().item()
+                         for t in (out, _sdpa(q, k, v, scale))]
+    assert ref.abs().max() > 1
+    assert error < 1e-5 * ref.abs().max().item(), (error, sdpa_error)
+    assert error <= 2 * sdpa_error + 1e-6, (error, sdpa_error)
+
+
+@pytest.mark.skipif(not {'avx512f', 'avx512dq', 'fma'} <= _cpu_flags(),
+                    reason='the kernel needs an AVX-512 CPU')
+def test_kernel_is_built_here():
+    """CI installs with tools/setup_env.sh: a missing or broken build must fail, not fall back."""
+    assert fused.fused_attention_available(), fused.fused_attention_unavailable_reason()
+    if {'amx_bf16', 'amx_tile', 'avx512_bf16'} <= _cpu_flags():
+        assert fused.fused_attention_available(torch.bfloat16)
+
+
+@needs_amx
+@pytest.mark.parametrize('b,heads,n,d', [
+    (1, 6, 1568, 64),    # ViT-S 16x224: 49 blocks of 32 queries
+    (2, 2, 100, 88),     # ViT-g head dim: padded to 96 for the products, 6 channel tiles
+    (1, 2, 70, 80),      # ViT-H head dim (5 channel tiles: one unpaired)
+    (3, 1, 37, 5),       # tiny head dim, N < one block, keys padded to 64
+])
+def test_bf16_has_sdpa_bf16_error(b, heads, n, d):
+    q, k, v = (t.bfloat16() for t in _qkv(b, heads, n, d))
+    with torch.inference_mode():
+        out, sdpa = fused.fused_attention(q, k, v), _sdpa(q, k, v)
+    assert out.dtype == torch.bfloat16 and out.shape == (b, n, heads * d)
+    ref = _reference(q, k, v)  # float64 of the same bf16 inputs
+    error, sdpa_error = [(t.double() - ref).abs().max().item() for t in (out, sdpa)]
+    # bf16 output rounding dominates: 2^-9 of the largest entries
+    assert error <= 1.5 * sdpa_error + 1e-3 and error < 4e-3 * ref.abs().max().item(), (
+        error, sdpa_error)
+
+
+@needs_amx
+def test_bf16_dispatch_under_autocast():
+    torch.manual_seed(0)
+    attn = Attention(64, 2).eval()
+    n = fused.MIN_TOKENS_BF16
+    x = torch.randn(1, n, 64)
+    with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16):
+        assert fused.fused_attention_active(torch.randn(1, 2, n, 32).bfloat16())
+        assert not fused.fused_attention_active(torch.randn(1, 2, n - 1, 32).bfloat16())
+        assert not fused.fused_attention_active(torch.randn(1, 2, n, 32).half())
+        with torch.profiler.profile() as prof:
+            fast = attn(x)
+        assert fused.PROFILER_SCOPE in {ev.name for ev in prof.events()}
+        previous = fused.set_fused_attention(False)
+        try:
+            sdpa = attn(x)
+        finally:
+            fused.set_fused_attention(previous)
+    assert fast.dtype == sdpa.dtype == torch.bfloat16
+    assert (fast.float() - sdpa.float()).abs().max().item() < 2e-2 * sdpa.abs().max().item()
+
+
+@needs_kernel
+@pytest.mark.parametrize('b,heads,n,d', [
+    (1, 6, 1568, 64),    # ViT-S 16x224: 33 blocks of 48 queries, 196 tiles of 8 keys
+    (2, 2, 100, 88),     # ViT-g head dim (5.5 vectors), partial last block and key tile
+    (1, 2, 400, 80),     # ViT-H head dim (5 vectors)
+    (1, 1, 50, 128),     # largest head dim
+    (3, 2, 37, 5),       # tiny head dim, N < one block
+    (1, 1, 1, 16),       # one token
+])
+def test_matches_sdpa_and_explicit_softmax(b, heads, n, d):
+    q, k, v = _qkv(b, heads, n, d)
+    with torch.inference_mode():
+        out = fused.fused_attention(q, k, v)
+        assert out.shape == (b, n, heads * d) and out.is_contiguous()
+        _assert_fp32_exact(out, q, k, v)
+
+
+@needs_kernel
+def test_contiguous_inputs_and_scale():
+    q, k, v = (t.contiguous() for t in _qkv(2, 3, 60, 32))
+    with torch.inference_mode():
+        _assert_fp32_exact(fused.fused_attention(q, k, v, scale=0.3), q, k, v, scale=0.3)
+
+
+@needs_kernel
+def test_peaked_softmax_underflows_to_zero_weights():
+    """Scores spread over hundreds: most weights underflow (exp below -86.6 returns 0, no
+    denormals); the result still matches, with no NaN or inf."""
+    q, k, v = _qkv(1, 2, 300, 64, spread=12.0)
+    with torch.inference_mode():
+        out = fused.fused_attention(q, k, v)
+    ref = _reference(q, k, v)
+    scores = (q.double() * 64**-0.5) @ k.double().transpose(-2, -1)
+    assert (scores.amax(-1, keepdim=True) - scores).max() > 500  # deep underflow exercised
+    assert torch.isfinite(out).all()
+    assert (out.double() - ref).abs().max().item() < 1e-4 * ref.abs().max().item()
+
+
+@needs_kernel
+def test_heads_land_in_their_channels():
+    """Zero values in every head but one: only that head's channels are non-zero."""
+    q, k, v = _qkv(1, 4, 50, 8)
+    v = v.clone()
+    v[:, [0, 1, 3]] = 0
+    with torch.inference_mode():
+        out = fused.fused_attention(q, k, v)
+    assert out[..., 16:24].abs().min() > 0
+    assert out[..., :16].abs().max() == 0 and out[..., 24:].abs().max() == 0
+
+
+@needs_kernel
+@pytest.mark.parametrize('bad,message', [
+    (lambda q: (q[..., :1].expand(*q.shape[:3], 129).contiguous(), ) * 3, 'head dim'),
+    (lambda q: (q.double(), ) * 3, 'float32 or bfloat16'),
+    (lambda q: (q, q.bfloat16(), q), 'one dtype'),
+    (lambda q: (q, q[:, :, :5], q), r'\[B, H, N, D\]'),
+])
+def test_bad_input_is_refused_by_name(bad, message):
+    q = torch.randn(1, 2, 8, 16)
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.vmae2_mm.cpu_fused_attention(*bad(q), 0.25)
+
+
+@needs_kernel
+def test_backbone_attention_dispatch():
+    torch.manual_seed(0)
+    attn = Attention(32, 4).eval()
+    with torch.no_grad():
+        attn.q_bias.normal_()
+        attn.v_bias.normal_()
+    n = fused.MIN_TOKENS
+    x = torch.randn(2, n, 32)
+    q = torch.randn(1, 4, n, 8)
+    with torch.inference_mode():
+        assert fused.fused_attention_active(q)
+        assert not fused.fused_attention_active(q[:, :, 1:])  # short sequences: SDPA
+        assert not fused.fused_attention_active(torch.randn(1, 1, n, 129))
+        with torch.profiler.profile() as prof:
+            fast = attn(x)
+        assert fused.PROFILER_SCOPE in {ev.name for ev in prof.events()}
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            assert not fused.fused_attention_active(q)  # fp32 q under autocast: SDPA casts
+        previous = fused.set_fused_attention(False)
+        try:
+            assert not fused.fused_attention_active(q)
+            with torch.profiler.profile() as prof:
+                sdpa = attn(x)
+            assert fused.PROFILER_SCOPE not in {ev.name for ev in prof.events()}
+        finally:
+            fused.set_fused_attention(previous)
+    assert (fast - sdpa).abs().max().item() < 1e-5
+    # gradients recorded: SDPA (the kernel has no backward)
+    assert not fused.fused_attention_active(q.requires_grad_(True))
+    out = attn(x.requires_grad_(True))
+    out.sum().backward()
+    assert x.grad is not None and (out.detach() - fast).abs().max().item() < 1e-5

@@ -1,0 +1,592 @@
+// Fused softmax(q k^T * scale) v for CPU inference, registered as
+// torch.ops.vmae2_mm.cpu_fused_attention (wrapper: vmae2_mm/models/backbones/
+// cpu_fused_attention.py).
+//
+// fp32 (AVX-512 register-blocked products, one block of 48 queries at a time). Why not torch's
+// SDPA: torch 2.13's CPU flash-attention kernel reaches about 65% of the fp32 matmul peak at ViT
+// sizes (1568 tokens, head dim 64): its q k^T and attn v products go through cpublas with K = 64
+// and re-pack their operands for every block. Here:
+// * each head's keys and values are copied once to contiguous rows (in the qkv tensor every row
+//   sits in another 4 KB page, where the hardware prefetchers stop);
+// * scores are computed transposed, s[j][r] for key j and query r, 8 keys x 48 queries per
+//   register tile, against the block's queries transposed to [D][48];
+// * with queries along the vector lanes, the row max, the exp and the row sums are plain vertical
+//   vector operations (no horizontal reductions); a block's full score rows (48 x N floats,
+//   301 KB at N = 1568) stay in L2, so no online rescaling is needed;
+// * the values are accumulated with the unnormalised weights in registers, 6 queries x 64
+//   channels per tile for D = 64, 128 keys at a time (in L1), and divided by the row sums once.
+// Everything is fp32; results equal the explicit softmax up to fp32 summation order and exp's
+// ~1 ulp error (exp is Cephes' expf); sums are blocked, so their error grows with 128 + N / 128.
+//
+// bf16 (AMX tiles, 32 queries per block): see the section further down.
+//
+// Layout: q, k, v [B, H, N, D] (any strides, unit stride along D), out [B, N, H * D], i.e. the
+// layout the output projection reads. Threads: torch's intra-op pool over (batch, head, block).
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int kTileKeys = 8;      // keys per score tile
+constexpr int kBlockRows = 48;    // queries per block = 3 vectors; divisible by every tile height
+constexpr int kMaxVectors = 8;    // head dim <= 128
+constexpr int kValueChunk = 128;  // keys per pass of the value products
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,fma")
+// GCC 12 flags the undefined pass-through operand of its own unmasked intrinsics
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+inline __mmask16 tail_mask(int64_t remaining) {
+  return remaining >= 16 ? static_cast<__mmask16>(0xFFFF)
+         : remaining <= 0 ? static_cast<__mmask16>(0)
+                          : static_cast<__mmask16>((1u << remaining) - 1u);
+}
+
+// exp(x) for x <= 0 (scores minus their row max): Cephes' expf range reduction and polynomial,
+// scaled by 2^n with vscalefps; ~1 ulp. Below -86.6 it returns 0 (exp < 2.5e-38 there), so no
+// denormal reaches the value products (denormal operands are slow on Intel cores).
+inline __m512 exp_nonpositive(__m512 x) {
+  const __m512 lowest = _mm512_set1_ps(-86.6f);
+  const __mmask16 representable = _mm512_cmp_ps_mask(x, lowest, _CMP_GE_OQ);
+  x = _mm512_max_ps(x, lowest);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_maskz_scalef_ps(representable, p, n);
+}
+
+// s[jj][0:48] = sum_t key[jj][t] * qt[t][0:48] for 8 keys (rows `ldk` apart); the running
+// per-query max over the first `valid` keys is kept in max[0:3].
+inline void score_tile(const float* key, int64_t ldk, const float* qt, int d, int valid,
+                       float* s, __m512 max[3]) {
+  __m512 acc[kTileKeys][3];
+#pragma GCC unroll 8
+  for (int jj = 0; jj < kTileKeys; ++jj) {
+    acc[jj][0] = acc[jj][1] = acc[jj][2] = _mm512_setzero_ps();
+  }
+  for (int t = 0; t < d; ++t) {
+    const __m512 q0 = _mm512_loadu_ps(qt + t * kBlockRows);
+    const __m512 q1 = _mm512_loadu_ps(qt + t * kBlockRows + 16);
+    const __m512 q2 = _mm512_loadu_ps(qt + t * kBlockRows + 32);
+#pragma GCC unroll 8
+    for (int jj = 0; jj < kTileKeys; ++jj) {
+      const __m512 kv = _mm512_set1_ps(key[jj * ldk + t]);
+      acc[jj][0] = _mm512_fmadd_ps(kv, q0, acc[jj][0]);
+      acc[jj][1] = _mm512_fmadd_ps(kv, q1, acc[jj][1]);
+      acc[jj][2] = _mm512_fmadd_ps(kv, q2, acc[jj][2]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int jj = 0; jj < kTileKeys; ++jj) {
+    _mm512_storeu_ps(s + jj * kBlockRows, acc[jj][0]);
+    _mm512_storeu_ps(s + jj * kBlockRows + 16, acc[jj][1]);
+    _mm512_storeu_ps(s + jj * kBlockRows + 32, acc[jj][2]);
+    if (jj < valid) {  // zero-padded keys of the last tile must not raise the max
+      max[0] = _mm512_max_ps(max[0], acc[jj][0]);
+      max[1] = _mm512_max_ps(max[1], acc[jj][1]);
+      max[2] = _mm512_max_ps(max[2], acc[jj][2]);
+    }
+  }
+}
+
+// acc[r] += sum_{j0 <= j < j1} w[j][r] * v[j] for `Rows` queries (w rows kBlockRows apart,
+// value rows NV * 16 apart, acc rows NV * 16 apart); with `last`, out[r] = acc[r] / sums[r] for
+// the first `d` channels instead. Each chunk is summed from zero and then added (blocked
+// summation: the rounding error grows with chunk + chunks, not with N).
+template <int NV, int Rows>
+inline void value_tile(const float* w, const float* v, int64_t j0, int64_t j1, bool first,
+                       bool last, float* acc_buf, const float* sums, float* out, int64_t ldo,
+                       int d) {
+  constexpr int ldv = NV * 16;
+  __m512 acc[Rows][NV];
+#pragma GCC unroll 24
+  for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 8
+    for (int c = 0; c < NV; ++c) {
+      acc[r][c] = _mm512_setzero_ps();
+    }
+  }
+  for (int64_t j = j0; j < j1; ++j) {
+    __m512 vv[NV];
+#pragma GCC unroll 8
+    for (int c = 0; c < NV; ++c) vv[c] = _mm512_loadu_ps(v + j * ldv + c * 16);
+#pragma GCC unroll 24
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 wr = _mm512_set1_ps(w[j * kBlockRows + r]);
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(wr, vv[c], acc[r][c]);
+    }
+  }
+  if (!first) {
+#pragma GCC unroll 24
+    for (int r = 0; r < Rows; ++r) {
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; ++c) {
+        acc[r][c] = _mm512_add_ps(acc[r][c], _mm512_loadu_ps(acc_buf + r * ldv + c * 16));
+      }
+    }
+  }
+#pragma GCC unroll 24
+  for (int r = 0; r < Rows; ++r) {
+    if (last) {
+      const __m512 inv = _mm512_set1_ps(1.0f / sums[r]);
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; ++c) {
+        _mm512_mask_storeu_ps(out + r * ldo + c * 16, tail_mask(d - c * 16),
+                              _mm512_mul_ps(acc[r][c], inv));
+      }
+    } else {
+#pragma GCC unroll 8
+      for (int c = 0; c < NV; ++c) _mm512_storeu_ps(acc_buf + r * ldv + c * 16, acc[r][c]);
+    }
+  }
+}
+
+// queries per value tile: as many as keep NV * Rows <= 24 accumulators; all divide kBlockRows
+template <int NV>
+constexpr int value_rows() {
+  return NV == 1 ? 24 : NV == 2 ? 12 : NV == 3 ? 8 : NV == 4 ? 6 : NV <= 6 ? 4 : 3;
+}
+
+struct Problem {
+  const float *q, *k, *v;
+  int64_t qs[3], ks[3], vs[3];  // strides of B, H, N (D has stride 1)
+  int64_t batch, heads, n, d;
+  float scale;
+  float* out;                   // [B, N, H, D]
+};
+
+struct Workspace {
+  std::vector<float> qt, scores, sums, acc;
+  Workspace(int64_t n, int64_t d)
+      : qt(d * kBlockRows), scores(((n + kTileKeys - 1) / kTileKeys) * kTileKeys * kBlockRows),
+        sums(kBlockRows), acc(kBlockRows * kMaxVectors * 16) {}
+};
+
+// One head's keys and values copied to contiguous rows: read in place, every row of a head sits
+// in another 4 KB page (rows are 3C floats apart in the qkv tensor), where the hardware
+// prefetchers do not follow and the products stall on L2 latency.
+struct PackedHead {
+  const float* keys;    // [ceil(N / 8) * 8][D], the padding rows zero
+  const float* values;  // [N][NV * 16], the padding channels zero
+};
+
+template <int NV>
+void query_block(const Problem& p, int64_t b, int64_t h, int64_t start, const PackedHead& kv,
+                 Workspace& ws) {
+  constexpr int kRows = value_rows<NV>();
+  const int d = static_cast<int>(p.d);
+  const int64_t n = p.n, rows = std::min<int64_t>(kBlockRows, n - start);
+  const float* q = p.q + b * p.qs[0] + h * p.qs[1] + start * p.qs[2];
+  // the block's queries, scaled and transposed to [D][48]; missing queries are zeros
+  for (int64_t r = 0; r < kBlockRows; ++r) {
+    for (int t = 0; t < d; ++t) {
+      ws.qt[t * kBlockRows + r] = r < rows ? q[r * p.qs[2] + t] * p.scale : 0.f;
+    }
+  }
+  __m512 max[3] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY),
+                   _mm512_set1_ps(-INFINITY)};
+  float* s = ws.scores.data();
+  for (int64_t j0 = 0; j0 < n; j0 += kTileKeys) {
+    const int valid = static_cast<int>(std::min<int64_t>(kTileKeys, n - j0));
+    score_tile(kv.keys + j0 * d, d, ws.qt.data(), d, valid, s + j0 * kBlockRows, max);
+  }
+  __m512 sum[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t j0 = 0; j0 < n; j0 += kValueChunk) {  // blocked sums, as for the values
+    __m512 part[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t j = j0; j < std::min(n, j0 + kValueChunk); ++j) {
+#pragma GCC unroll 3
+      for (int c = 0; c < 3; ++c) {
+        float* row = s + j * kBlockRows + c * 16;
+        const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(row), max[c]));
+        _mm512_storeu_ps(row, e);
+        part[c] = _mm512_add_ps(part[c], e);
+      }
+    }
+    for (int c = 0; c < 3; ++c) sum[c] = _mm512_add_ps(sum[c], part[c]);
+  }
+  for (int c = 0; c < 3; ++c) _mm512_storeu_ps(ws.sums.data() + c * 16, sum[c]);
+  // values in chunks of kValueChunk keys (32 KB at D = 64), each chunk used by every query of
+  // the block while it sits in L1
+  const int64_t ldo = p.heads * p.d, ldv = NV * 16;
+  float* out = p.out + (b * n + start) * ldo + h * p.d;
+  for (int64_t j0 = 0; j0 < n; j0 += kValueChunk) {
+    const int64_t j1 = std::min(n, j0 + kValueChunk);
+    const bool first = j0 == 0, last = j1 == n;
+    int64_t r0 = 0;
+    for (; r0 + kRows <= rows; r0 += kRows) {
+      value_tile<NV, kRows>(s + r0, kv.values, j0, j1, first, last, ws.acc.data() + r0 * ldv,
+                            ws.sums.data() + r0, out + r0 * ldo, ldo, d);
+    }
+    for (; r0 < rows; ++r0) {  // the sequence's last queries, one at a time
+      value_tile<NV, 1>(s + r0, kv.values, j0, j1, first, last, ws.acc.data() + r0 * ldv,
+                        ws.sums.data() + r0, out + r0 * ldo, ldo, d);
+    }
+  }
+}
+
+template <int NV>
+void run(const Problem& p) {
+  const int64_t heads = p.batch * p.heads, d = p.d, dv = NV * 16;
+  const int64_t key_rows = ((p.n + kTileKeys - 1) / kTileKeys) * kTileKeys;
+  const int64_t key_size = key_rows * d, value_size = p.n * dv;
+  std::vector<float> keys(heads * key_size), values(heads * value_size);
+  at::parallel_for(0, heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / p.heads, h = i % p.heads;
+      const float* k = p.k + b * p.ks[0] + h * p.ks[1];
+      const float* v = p.v + b * p.vs[0] + h * p.vs[1];
+      float* kd = keys.data() + i * key_size;
+      float* vd = values.data() + i * value_size;
+      for (int64_t j = 0; j < p.n; ++j) {
+        std::memcpy(kd + j * d, k + j * p.ks[2], d * sizeof(float));
+        std::memcpy(vd + j * dv, v + j * p.vs[2], d * sizeof(float));
+        std::fill(vd + j * dv + d, vd + (j + 1) * dv, 0.f);
+      }
+      std::fill(kd + p.n * d, kd + key_size, 0.f);
+    }
+  });
+  const int64_t blocks = (p.n + kBlockRows - 1) / kBlockRows;
+  at::parallel_for(0, heads * blocks, 1, [&](int64_t begin, int64_t end) {
+    Workspace ws(p.n, p.d);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t i = task / blocks;
+      const PackedHead kv{keys.data() + i * key_size, values.data() + i * value_size};
+      query_block<NV>(p, i / p.heads, i % p.heads, (task % blocks) * kBlockRows, kv, ws);
+    }
+  });
+}
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+
+
+// ---------------------------------------------------------------------------------------------
+// bf16 (q, k, v from autocast): AMX tile products, fp32 scores, exp and sums, like torch's CPU
+// flash attention for reduced precision (the weights are rounded to bf16 for the value product),
+// 32 queries per block. torch 2.13's kernel reaches about a quarter of the AMX matmul peak at
+// ViT sizes; its exp over the fp32 scores, not the products, is most of the time here.
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512bf16,fma,amx-tile,amx-bf16")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+constexpr int kAmxBlock = 32;  // queries per block: two 16-row tiles
+constexpr int kAmxKeys = 32;   // keys per value-product step (and key padding)
+
+struct TileConfig {  // palette 1, every tile 16 rows x 64 bytes
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+
+// 2^t for t <= 0 to ~4e-5 relative (degree-4 Taylor polynomial of 2^f on |f| <= 1/2), enough
+// for weights rounded to bf16 (2^-8 relative); 0 below -125 (no denormals).
+inline __m512 exp2_nonpositive_bf16_accurate(__m512 t) {
+  const __m512 lowest = _mm512_set1_ps(-125.f);
+  const __mmask16 representable = _mm512_cmp_ps_mask(t, lowest, _CMP_GE_OQ);
+  t = _mm512_max_ps(t, lowest);
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(9.6181291e-3f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504109e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022651e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
+  return _mm512_maskz_scalef_ps(representable, p, n);
+}
+
+inline uint16_t to_bf16(float x) {  // round to nearest even, as vcvtneps2bf16
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+struct AmxProblem {
+  const uint16_t *q, *k, *v;    // bf16 bits
+  int64_t qs[3], ks[3], vs[3];
+  int64_t batch, heads, n, d;
+  float scale;
+  uint16_t* out;                // [B, N, H, D] bf16 bits
+  int64_t np, dp, ct;           // keys padded to 32, head dim padded to 32, 16-channel tiles
+};
+
+// keys as [N/16 key tiles][Dp/32 chunks][16 pairs of dims][16 keys x 2] and values as
+// [N/32 key chunks][ct channel tiles][16 pairs of keys][16 channels x 2] (AMX's B layout)
+void amx_pack_head(const AmxProblem& p, int64_t b, int64_t h, uint16_t* kp, uint16_t* vp) {
+  const uint16_t* k = p.k + b * p.ks[0] + h * p.ks[1];
+  const uint16_t* v = p.v + b * p.vs[0] + h * p.vs[1];
+  const int64_t chunks = p.dp / 32;
+  for (int64_t kt = 0; kt < p.np / 16; ++kt) {
+    for (int64_t dc = 0; dc < chunks; ++dc) {
+      uint16_t* tile = kp + (kt * chunks + dc) * 512;
+      for (int r = 0; r < 16; ++r) {
+        for (int j = 0; j < 16; ++j) {
+          const int64_t key = kt * 16 + j;
+          for (int e = 0; e < 2; ++e) {
+            const int64_t t = dc * 32 + 2 * r + e;
+            tile[r * 32 + 2 * j + e] = key < p.n && t < p.d ? k[key * p.ks[2] + t] : 0;
+          }
+        }
+      }
+    }
+  }
+  for (int64_t kc = 0; kc < p.np / kAmxKeys; ++kc) {
+    for (int64_t c = 0; c < p.ct; ++c) {
+      uint16_t* tile = vp + (kc * p.ct + c) * 512;
+      for (int r = 0; r < 16; ++r) {
+        for (int e = 0; e < 2; ++e) {
+          const int64_t key = kc * kAmxKeys + 2 * r + e;
+          for (int cc = 0; cc < 16; ++cc) {
+            const int64_t ch = c * 16 + cc;
+            tile[r * 32 + 2 * cc + e] = key < p.n && ch < p.d ? v[key * p.vs[2] + ch] : 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+struct AmxWorkspace {
+  std::vector<uint16_t> q, w;    // [32][Dp] queries, [32][Np] weights (bf16)
+  std::vector<float> s, o, sums; // [32][Np] scores, [32][ct * 16] outputs, [32]
+  AmxWorkspace(const AmxProblem& p)
+      : q(kAmxBlock * p.dp), w(kAmxBlock * p.np), s(kAmxBlock * p.np),
+        o(kAmxBlock * p.ct * 16), sums(kAmxBlock) {}
+};
+
+void amx_query_block(const AmxProblem& p, int64_t b, int64_t h, int64_t start,
+                     const uint16_t* kp, const uint16_t* vp, AmxWorkspace& ws) {
+  const int64_t rows = std::min<int64_t>(kAmxBlock, p.n - start), chunks = p.dp / 32;
+  const uint16_t* q = p.q + b * p.qs[0] + h * p.qs[1] + start * p.qs[2];
+  for (int64_t r = 0; r < kAmxBlock; ++r) {
+    for (int64_t t = 0; t < p.dp; ++t) {
+      ws.q[r * p.dp + t] = r < rows && t < p.d ? q[r * p.qs[2] + t] : 0;
+    }
+  }
+  // scores: 32 queries x 32 keys per step, four 16 x 16 fp32 tiles, stored tile-major as
+  // [N / 16 key tiles][32 queries][16 keys] (contiguous 1 KB tile stores)
+  const int64_t ldq = p.dp * 2;
+  for (int64_t k0 = 0; k0 < p.np; k0 += 32) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t dc = 0; dc < chunks; ++dc) {
+      _tile_loadd(4, ws.q.data() + dc * 32, ldq);
+      _tile_loadd(5, ws.q.data() + 16 * p.dp + dc * 32, ldq);
+      _tile_loadd(6, kp + ((k0 / 16) * chunks + dc) * 512, 64);
+      _tile_loadd(7, kp + ((k0 / 16 + 1) * chunks + dc) * 512, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+    float* s = ws.s.data() + k0 * kAmxBlock;  // key tile k0 / 16, then k0 / 16 + 1
+    _tile_stored(0, s, 64);
+    _tile_stored(2, s + 16 * 16, 64);
+    _tile_stored(1, s + 32 * 16, 64);
+    _tile_stored(3, s + 32 * 16 + 16 * 16, 64);
+  }
+  // weights exp((s - max) * scale) rounded to bf16 (0 for padded keys), fp32 sums; weights
+  // stored tile-major as [N / 32 key chunks][32 queries][32 keys] for the value tiles
+  const int n = static_cast<int>(p.n);
+  for (int64_t r = 0; r < kAmxBlock; ++r) {
+    const float* s = ws.s.data() + r * 16;  // key tile t at s + t * 32 * 16
+    if (r >= rows) {
+      for (int64_t t = 0; t < p.np / 16; ++t) {
+        std::fill_n(ws.w.data() + ((t / 2) * kAmxBlock + r) * 32 + (t % 2) * 16, 16, 0);
+      }
+      ws.sums[r] = 1.f;
+      continue;
+    }
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < n; j += 16) {
+      m = _mm512_mask_max_ps(m, tail_mask(n - j), m, _mm512_loadu_ps(s + j * kAmxBlock));
+    }
+    // exp((s - max) * scale) = 2^(s * c - max * c) with c = scale * log2(e): one FMA
+    const float c = p.scale * 1.44269504088896341f;
+    const __m512 vc = _mm512_set1_ps(c), offset = _mm512_set1_ps(_mm512_reduce_max_ps(m) * c);
+    __m512 sum = _mm512_setzero_ps();
+    for (int j = 0; j < p.np; j += 16) {
+      const __mmask16 mask = tail_mask(n - j);
+      const __m512 e = _mm512_maskz_mov_ps(
+          mask, exp2_nonpositive_bf16_accurate(_mm512_fmsub_ps(_mm512_loadu_ps(s + j * kAmxBlock),
+                                                               vc, offset)));
+      sum = _mm512_add_ps(sum, e);
+      uint16_t* w = ws.w.data() + ((j / 32) * kAmxBlock + r) * 32 + (j % 32);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(w),
+                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(e)));
+    }
+    ws.sums[r] = _mm512_reduce_add_ps(sum);
+  }
+  // values: 32 queries x 32 channels per pass, 32 keys per step
+  const int64_t ldo = p.ct * 16 * 4;
+  for (int64_t c0 = 0; c0 < p.ct; c0 += 2) {
+    const bool pair = c0 + 1 < p.ct;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t kc = 0; kc < p.np / kAmxKeys; ++kc) {
+      const uint16_t* w = ws.w.data() + kc * kAmxBlock * 32;
+      _tile_loadd(4, w, 64);
+      _tile_loadd(5, w + 16 * 32, 64);
+      _tile_loadd(6, vp + (kc * p.ct + c0) * 512, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(2, 5, 6);
+      if (pair) {
+        _tile_loadd(7, vp + (kc * p.ct + c0 + 1) * 512, 64);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+    float* o = ws.o.data() + c0 * 16;
+    _tile_stored(0, o, ldo);
+    _tile_stored(2, o + 16 * p.ct * 16, ldo);
+    if (pair) {
+      _tile_stored(1, o + 16, ldo);
+      _tile_stored(3, o + 16 * p.ct * 16 + 16, ldo);
+    }
+  }
+  const int64_t ld_out = p.heads * p.d;
+  uint16_t* out = p.out + (b * p.n + start) * ld_out + h * p.d;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float inv = 1.f / ws.sums[r];
+    for (int64_t c = 0; c < p.d; ++c) out[r * ld_out + c] = to_bf16(ws.o[r * p.ct * 16 + c] * inv);
+  }
+}
+
+void amx_run(const AmxProblem& p) {
+  const int64_t heads = p.batch * p.heads, chunks = p.dp / 32;
+  const int64_t key_size = (p.np / 16) * chunks * 512, value_size = (p.np / kAmxKeys) * p.ct * 512;
+  std::vector<uint16_t> keys(heads * key_size), values(heads * value_size);
+  at::parallel_for(0, heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      amx_pack_head(p, i / p.heads, i % p.heads, keys.data() + i * key_size,
+                    values.data() + i * value_size);
+    }
+  });
+  const int64_t blocks = (p.n + kAmxBlock - 1) / kAmxBlock;
+  at::parallel_for(0, heads * blocks, 1, [&](int64_t begin, int64_t end) {
+    const TileConfig config;
+    _tile_loadconfig(&config);  // per thread
+    AmxWorkspace ws(p);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t i = task / blocks;
+      amx_query_block(p, i / p.heads, i % p.heads, (task % blocks) * kAmxBlock,
+                      keys.data() + i * key_size, values.data() + i * value_size, ws);
+    }
+    _tile_release();
+  });
+}
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+
+bool cpu_supported() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("fma");
+}
+
+// AMX-BF16 and AVX512-BF16 in cpuid, and the kernel's permission to use the tile data state
+bool amx_supported() {
+  static const bool supported = [] {
+    if (!cpu_supported()) return false;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24))) {
+      return false;
+    }
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) return false;
+    constexpr long kReqXcompPerm = 0x1023, kXtiledata = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) == 0;
+  }();
+  return supported;
+}
+
+at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           double scale) {
+  TORCH_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
+              "q, k, v must all be [B, H, N, D], got ", q.sizes(), ", ", k.sizes(), ", ",
+              v.sizes());
+  const bool bf16 = q.scalar_type() == at::kBFloat16;
+  for (const at::Tensor* t : {&q, &k, &v}) {
+    TORCH_CHECK(t->device().is_cpu() && t->scalar_type() == (bf16 ? at::kBFloat16 : at::kFloat),
+                "q, k, v must be float32 or bfloat16 CPU tensors of one dtype, got ",
+                q.scalar_type(), ", ", k.scalar_type(), ", ", v.scalar_type());
+    TORCH_CHECK(t->stride(3) == 1, "q, k, v need unit stride along D");
+  }
+  const int64_t batch = q.size(0), heads = q.size(1), n = q.size(2), d = q.size(3);
+  TORCH_CHECK(d >= 1 && d <= kMaxVectors * 16, "head dim must be in [1, 128], got ", d);
+  TORCH_CHECK(n >= 1, "sequence length must be >= 1");
+  at::Tensor out = at::empty({batch, n, heads * d}, q.options());
+  if (bf16) {
+    TORCH_CHECK(amx_supported(), "vmae2_mm::cpu_fused_attention needs AMX-BF16 for bfloat16");
+    const auto bits = [](const at::Tensor& t) {
+      return static_cast<const uint16_t*>(t.data_ptr());
+    };
+    const int64_t np = (n + kAmxKeys - 1) / kAmxKeys * kAmxKeys;
+    const AmxProblem p{bits(q), bits(k), bits(v),
+                       {q.stride(0), q.stride(1), q.stride(2)},
+                       {k.stride(0), k.stride(1), k.stride(2)},
+                       {v.stride(0), v.stride(1), v.stride(2)},
+                       batch, heads, n, d, static_cast<float>(scale),
+                       static_cast<uint16_t*>(out.data_ptr()), np, (d + 31) / 32 * 32,
+                       (d + 15) / 16};
+    amx_run(p);
+    return out;
+  }
+  TORCH_CHECK(cpu_supported(), "vmae2_mm::cpu_fused_attention needs an AVX-512 CPU");
+  const Problem p{q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(),
+                  {q.stride(0), q.stride(1), q.stride(2)},
+                  {k.stride(0), k.stride(1), k.stride(2)},
+                  {v.stride(0), v.stride(1), v.stride(2)},
+                  batch, heads, n, d, static_cast<float>(scale), out.data_ptr<float>()};
+  switch ((d + 15) / 16) {
+    case 1: run<1>(p); break;
+    case 2: run<2>(p); break;
+    case 3: run<3>(p); break;
+    case 4: run<4>(p); break;
+    case 5: run<5>(p); break;
+    case 6: run<6>(p); break;
+    case 7: run<7>(p); break;
+    default: run<8>(p); break;
+  }
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(vmae2_mm, m) {
+  m.def("cpu_fused_attention(Tensor q, Tensor k, Tensor v, float scale) -> Tensor");
+  m.def("cpu_fused_attention_supported() -> bool", &cpu_supported);
+  m.def("cpu_fused_attention_bf16_supported() -> bool", &amx_supported);
+}
+
+TORCH_LIBRARY_IMPL(vmae2_mm, CPU, m) { m.impl("cpu_fused_attention", fused_attention); }

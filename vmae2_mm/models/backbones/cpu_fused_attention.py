@@ -1,0 +1,128 @@
+"""Fused CPU inference attention: ``softmax(q k^T / sqrt(D)) v`` in one compiled kernel.
+
+The kernels (``vmae2_mm/csrc/cpu_fused_attention.cpp``, built by ``setup.py`` into
+``vmae2_mm._cpu_kernels`` and registered as ``torch.ops.vmae2_mm.cpu_fused_attention``):
+
+* **fp32** (AVX-512): scores 48 queries against all keys with register-blocked products,
+  applies a vectorised exp over the full score rows in L2 and accumulates the values in
+  registers. Why: torch 2.13's CPU SDPA reaches about 65% of the fp32 matmul peak at ViT sizes,
+  this kernel about 80% (one ViT-S layer, 1568 tokens, 2 threads, Xeon: 17 -> 14 ms; see
+  ``benchmarks/bench_backbone.py``). Scores, exp and sums are fp32; results equal SDPA's to fp32
+  rounding.
+* **bf16** (AMX, e.g. under CPU autocast): AMX tile products with fp32 scores, exp and sums and
+  the weights rounded to bf16 for the value product, as torch's reduced-precision CPU flash
+  attention does; the same error as SDPA's, 1.07-1.17x faster at 1568 tokens (Xeon, 2 threads).
+
+Used for CPU inference only (no gradient recorded: no backward), fp32 without autocast or bf16
+q/k/v, from :data:`MIN_TOKENS` (fp32) / :data:`MIN_TOKENS_BF16` tokens on, for head dims up to
+128, when the extension was built and the CPU has AVX-512 (fp32) / AMX-BF16 (bf16). Everything
+else (training, GPUs, fp16, machines without the build) runs torch's SDPA.
+:func:`set_fused_attention` switches it off, e.g. to compare against SDPA.
+"""
+import importlib.util
+import logging
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .cpu_linear import fp32_cpu_inference
+
+#: profiler scope around :func:`fused_attention`
+PROFILER_SCOPE = 'vmae2_mm::cpu_fused_attention'
+#: fewest tokens for which the backbone uses it. Time of SDPA / this kernel, measured for ViT-S/B
+#: widths at batch 1 and 8 (Xeon, 2 threads): 0.6-0.7 at N = 49, 0.8-0.9 at 98, 0.9-1.0 at 196,
+#: 1.0-1.1 at 392 and 784, 1.1-1.2 at 1568 (below that its per-block set-up is not amortised)
+MIN_TOKENS = 392
+#: the same for the bf16 (AMX) kernel: SDPA / it is 0.8-0.9 at N = 392, 0.9-1.1 at 784,
+#: 1.07-1.08 at 1568 (ViT-S/B widths, batch 1 and 8)
+MIN_TOKENS_BF16 = 1568
+#: largest head dim the kernel takes (8 vectors of 16 floats)
+MAX_HEAD_DIMS = 128
+_EXTENSION = 'vmae2_mm._cpu_kernels'
+_STATE = dict(loaded=None, reason='', bf16=False)
+_ENABLED = True
+logger = logging.getLogger(__name__)
+
+
+def _load() -> bool:
+    """Load the compiled kernel once; False (with the reason kept) when it cannot run here."""
+    if _STATE['loaded'] is None:
+        _STATE['loaded'] = False
+        spec = importlib.util.find_spec(_EXTENSION)
+        if spec is None or not spec.origin:
+            _STATE['reason'] = (f'{_EXTENSION} was not built (reinstall with torch importable: '
+                                'pip install --no-build-isolation -e .)')
+        else:
+            try:
+                torch.ops.load_library(spec.origin)
+                if torch.ops.vmae2_mm.cpu_fused_attention_supported():
+                    _STATE['loaded'] = True
+                    _STATE['bf16'] = bool(torch.ops.vmae2_mm.cpu_fused_attention_bf16_supported())
+                else:
+                    _STATE['reason'] = 'this CPU has no AVX-512'
+            except (OSError, RuntimeError) as exc:  # built against another torch
+                _STATE['reason'] = f'{spec.origin} does not load: {exc}'
+        if not _STATE['loaded']:
+            logger.info('fused CPU attention unavailable (%s); using SDPA', _STATE['reason'])
+    return _STATE['loaded']
+
+
+def fused_attention_available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether the compiled kernel for ``dtype`` (float32 or bfloat16) is built and runs on this
+    CPU."""
+    if dtype == torch.bfloat16:
+        return _load() and _STATE['bf16']
+    return dtype == torch.float32 and _load()
+
+
+def fused_attention_unavailable_reason() -> str:
+    """Why :func:`fused_attention_available` is False ('' when it is True)."""
+    _load()
+    return _STATE['reason']
+
+
+def set_fused_attention(enabled: bool) -> bool:
+    """Enable/disable :func:`fused_attention` in the backbone; returns the previous setting."""
+    global _ENABLED
+    previous, _ENABLED = _ENABLED, bool(enabled)
+    return previous
+
+
+def fused_attention_active(q: Tensor) -> bool:
+    """Whether the backbone's attention runs ``q`` [B, heads, N, D] through
+    :func:`fused_attention`."""
+    if not _ENABLED or q.shape[-1] > MAX_HEAD_DIMS:
+        return False
+    if q.dtype == torch.bfloat16:
+        return (q.shape[-2] >= MIN_TOKENS_BF16 and q.device.type == 'cpu'
+                and not torch.is_grad_enabled() and fused_attention_available(torch.bfloat16))
+    return q.shape[-2] >= MIN_TOKENS and fp32_cpu_inference(q) and fused_attention_available()
+
+
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = None) -> Tensor:
+    """``softmax(q k^T * scale) v`` with heads merged back into channels.
+
+    Args:
+        q (Tensor): [B, heads, N, D] float32 or bfloat16 on CPU, unit stride along D (e.g.
+            views of one ``qkv`` tensor, as the backbone makes them).
+        k (Tensor): [B, heads, N, D], same conditions.
+        v (Tensor): [B, heads, N, D], same conditions.
+        scale (float, optional): Defaults to ``D ** -0.5``.
+
+    Returns:
+        Tensor: [B, N, heads * D] in q's dtype, channel ``h * D + j`` is head ``h``'s channel
+        ``j`` (SDPA's output after ``transpose(1, 2).reshape(B, N, C)``).
+    """
+    if not fused_attention_available(q.dtype):
+        raise RuntimeError(f'fused CPU attention for {q.dtype} unavailable: '
+                           f'{_STATE["reason"] or "this CPU has no AMX-BF16"}')
+    scale = q.shape[-1]**-0.5 if scale is None else scale
+    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    with torch.profiler.record_function(PROFILER_SCOPE):
+        return torch.ops.vmae2_mm.cpu_fused_attention(q, k, v, float(scale))
+
+
+__all__ = ['fused_attention', 'fused_attention_active', 'fused_attention_available',
+           'fused_attention_unavailable_reason', 'set_fused_attention', 'PROFILER_SCOPE',
+           'MIN_TOKENS', 'MIN_TOKENS_BF16', 'MAX_HEAD_DIMS']
