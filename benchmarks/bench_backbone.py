@@ -1,7 +1,7 @@
 """Forward time and peak memory: our VideoMAEv2ViT vs HF transformers VideoMAE, same weights.
 
     python benchmarks/bench_backbone.py [--archs small base] [--frames 16] [--size 224]
-        [--repeats 3] [--dtypes fp32 bf16] [--json PATH]
+        [--repeats 5] [--dtypes fp32 bf16] [--json PATH]
 
 Every (implementation, arch, dtype) case runs in its own subprocess, one after another, so its
 peak resident memory (``ru_maxrss``) is its own; the main process prints ratios measured side by
@@ -332,7 +332,7 @@ def main(argv=None):
     parser.add_argument('--dtypes', nargs='+', default=['fp32', 'bf16'], choices=['fp32', 'bf16'])
     parser.add_argument('--frames', type=int, default=16)
     parser.add_argument('--size', type=int, default=224)
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--worker', nargs=4, metavar=('IMPL', 'ARCH', 'DTYPE', 'WEIGHTS'))
     parser.add_argument('--json', metavar='PATH', help='also write the figures as JSON '
                         '(read by benchmarks/run_all.py)')

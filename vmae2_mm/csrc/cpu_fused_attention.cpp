@@ -28,18 +28,24 @@
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
-#include <cpuid.h>
-#include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+// The kernels are x86-64 only; elsewhere the op exists and reports itself unsupported.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VMAE2_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace {
+
+#ifdef VMAE2_X86
 
 constexpr int kTileKeys = 8;      // keys per score tile
 constexpr int kBlockRows = 48;    // queries per block = 3 vectors; divisible by every tile height
@@ -509,14 +515,23 @@ void amx_run(const AmxProblem& p) {
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
 
+#endif  // VMAE2_X86
+
 bool cpu_supported() {
+#ifndef VMAE2_X86
+  return false;
+#else
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
          __builtin_cpu_supports("fma");
+#endif
 }
 
 // AMX-BF16 and AVX512-BF16 in cpuid, and the kernel's permission to use the tile data state
 bool amx_supported() {
+#ifndef VMAE2_X86
+  return false;
+#else
   static const bool supported = [] {
     if (!cpu_supported()) return false;
     unsigned a, b, c, d;
@@ -528,10 +543,14 @@ bool amx_supported() {
     return syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) == 0;
   }();
   return supported;
+#endif
 }
 
 at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            double scale) {
+#ifndef VMAE2_X86
+  TORCH_CHECK(false, "vmae2_mm::cpu_fused_attention is built for x86-64 CPUs only");
+#else
   TORCH_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
               "q, k, v must all be [B, H, N, D], got ", q.sizes(), ", ", k.sizes(), ", ",
               v.sizes());
@@ -579,6 +598,7 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
     default: run<8>(p); break;
   }
   return out;
+#endif
 }
 
 }  // namespace
