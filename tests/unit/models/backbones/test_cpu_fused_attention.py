@@ -3,8 +3,10 @@ torch's SDPA (fp32: to fp32 rounding; bf16: with SDPA's own bf16 error), for eve
 ViT archs have, in the [B, N, C] layout, and the backbone takes it exactly where it may."""
 import pytest
 import torch
-import torch.nn.functional as F
 
+from tests.unit.models.backbones.attention_cases import (assert_fp32_exact,
+                                                         check_backbone_dispatch, qkv_views,
+                                                         reference_attention, sdpa_merged)
 from vmae2_mm.models.backbones import cpu_fused_attention as fused
 from vmae2_mm.models.backbones.vit_layers import Attention
 
@@ -21,38 +23,6 @@ needs_kernel = pytest.mark.skipif(not fused.fused_attention_available(),
                                   reason=fused.fused_attention_unavailable_reason())
 needs_amx = pytest.mark.skipif(not fused.fused_attention_available(torch.bfloat16),
                                reason='no AMX-BF16 here, or the kernel is not built')
-
-
-def _qkv(b, heads, n, d, seed=0, spread=2.0):
-    """q, k, v as the backbone makes them: strided views of one [B, N, 3C] tensor."""
-    g = torch.Generator().manual_seed(seed)
-    qkv = torch.randn(b, n, 3 * heads * d, generator=g) * spread
-    return qkv.reshape(b, n, 3, heads, d).permute(2, 0, 3, 1, 4)
-
-
-def _reference(q, k, v, scale=None):
-    """Explicit softmax attention in float64, [B, N, C]."""
-    b, heads, n, d = q.shape
-    q, k, v = q.double(), k.double(), v.double()
-    attn = ((q * (scale or d**-0.5)) @ k.transpose(-2, -1)).softmax(-1)
-    return (attn @ v).transpose(1, 2).reshape(b, n, heads * d)
-
-
-def _sdpa(q, k, v, scale=None):
-    b, heads, n, d = q.shape
-    out = F.scaled_dot_product_attention(q, k, v, scale=scale)
-    return out.transpose(1, 2).reshape(b, n, heads * d)
-
-
-def _assert_fp32_exact(out, q, k, v, scale=None):
-    """fp32 rounding only: within 1e-5 of the float64 result relative to its largest entry, and
-    at most twice as far from it as torch's own kernel."""
-    ref = _reference(q, k, v, scale)
-    error, sdpa_error = [(t.double() - ref).abs().max().item()
-                         for t in (out, _sdpa(q, k, v, scale))]
-    assert ref.abs().max() > 1
-    assert error < 1e-5 * ref.abs().max().item(), (error, sdpa_error)
-    assert error <= 2 * sdpa_error + 1e-6, (error, sdpa_error)
 
 
 @pytest.mark.skipif(not {'avx512f', 'avx512dq', 'fma'} <= _cpu_flags(),
@@ -72,11 +42,11 @@ def test_kernel_is_built_here():
     (3, 1, 37, 5),       # tiny head dim, N < one block, keys padded to 64
 ])
 def test_bf16_has_sdpa_bf16_error(b, heads, n, d):
-    q, k, v = (t.bfloat16() for t in _qkv(b, heads, n, d))
+    q, k, v = (t.bfloat16() for t in qkv_views(b, heads, n, d))
     with torch.inference_mode():
-        out, sdpa = fused.fused_attention(q, k, v), _sdpa(q, k, v)
+        out, sdpa = fused.fused_attention(q, k, v), sdpa_merged(q, k, v)
     assert out.dtype == torch.bfloat16 and out.shape == (b, n, heads * d)
-    ref = _reference(q, k, v)  # float64 of the same bf16 inputs
+    ref = reference_attention(q, k, v)  # float64 of the same bf16 inputs
     error, sdpa_error = [(t.double() - ref).abs().max().item() for t in (out, sdpa)]
     # bf16 output rounding dominates: 2^-9 of the largest entries
     assert error <= 1.5 * sdpa_error + 1e-3 and error < 4e-3 * ref.abs().max().item(), (
@@ -115,28 +85,28 @@ def test_bf16_dispatch_under_autocast():
     (1, 1, 1, 16),       # one token
 ])
 def test_matches_sdpa_and_explicit_softmax(b, heads, n, d):
-    q, k, v = _qkv(b, heads, n, d)
+    q, k, v = qkv_views(b, heads, n, d)
     with torch.inference_mode():
         out = fused.fused_attention(q, k, v)
         assert out.shape == (b, n, heads * d) and out.is_contiguous()
-        _assert_fp32_exact(out, q, k, v)
+        assert_fp32_exact(out, q, k, v)
 
 
 @needs_kernel
 def test_contiguous_inputs_and_scale():
-    q, k, v = (t.contiguous() for t in _qkv(2, 3, 60, 32))
+    q, k, v = (t.contiguous() for t in qkv_views(2, 3, 60, 32))
     with torch.inference_mode():
-        _assert_fp32_exact(fused.fused_attention(q, k, v, scale=0.3), q, k, v, scale=0.3)
+        assert_fp32_exact(fused.fused_attention(q, k, v, scale=0.3), q, k, v, scale=0.3)
 
 
 @needs_kernel
 def test_peaked_softmax_underflows_to_zero_weights():
     """Scores spread over hundreds: most weights underflow (exp below -86.6 returns 0, no
     denormals); the result still matches, with no NaN or inf."""
-    q, k, v = _qkv(1, 2, 300, 64, spread=12.0)
+    q, k, v = qkv_views(1, 2, 300, 64, spread=12.0)
     with torch.inference_mode():
         out = fused.fused_attention(q, k, v)
-    ref = _reference(q, k, v)
+    ref = reference_attention(q, k, v)
     scores = (q.double() * 64**-0.5) @ k.double().transpose(-2, -1)
     assert (scores.amax(-1, keepdim=True) - scores).max() > 500  # deep underflow exercised
     assert torch.isfinite(out).all()
@@ -146,7 +116,7 @@ def test_peaked_softmax_underflows_to_zero_weights():
 @needs_kernel
 def test_heads_land_in_their_channels():
     """Zero values in every head but one: only that head's channels are non-zero."""
-    q, k, v = _qkv(1, 4, 50, 8)
+    q, k, v = qkv_views(1, 4, 50, 8)
     v = v.clone()
     v[:, [0, 1, 3]] = 0
     with torch.inference_mode():
@@ -170,34 +140,6 @@ def test_bad_input_is_refused_by_name(bad, message):
 
 @needs_kernel
 def test_backbone_attention_dispatch():
-    torch.manual_seed(0)
-    attn = Attention(32, 4).eval()
-    with torch.no_grad():
-        attn.q_bias.normal_()
-        attn.v_bias.normal_()
-    n = fused.MIN_TOKENS
-    x = torch.randn(2, n, 32)
-    q = torch.randn(1, 4, n, 8)
-    with torch.inference_mode():
-        assert fused.fused_attention_active(q)
-        assert not fused.fused_attention_active(q[:, :, 1:])  # short sequences: SDPA
-        assert not fused.fused_attention_active(torch.randn(1, 1, n, 129))
-        with torch.profiler.profile() as prof:
-            fast = attn(x)
-        assert fused.PROFILER_SCOPE in {ev.name for ev in prof.events()}
-        with torch.autocast('cpu', dtype=torch.bfloat16):
-            assert not fused.fused_attention_active(q)  # fp32 q under autocast: SDPA casts
-        previous = fused.set_fused_attention(False)
-        try:
-            assert not fused.fused_attention_active(q)
-            with torch.profiler.profile() as prof:
-                sdpa = attn(x)
-            assert fused.PROFILER_SCOPE not in {ev.name for ev in prof.events()}
-        finally:
-            fused.set_fused_attention(previous)
-    assert (fast - sdpa).abs().max().item() < 1e-5
-    # gradients recorded: SDPA (the kernel has no backward)
-    assert not fused.fused_attention_active(q.requires_grad_(True))
-    out = attn(x.requires_grad_(True))
-    out.sum().backward()
-    assert x.grad is not None and (out.detach() - fast).abs().max().item() < 1e-5
+    assert not fused.fused_attention_active(torch.randn(1, 1, fused.MIN_TOKENS, 129))
+    check_backbone_dispatch(fused.fused_attention_active, fused.set_fused_attention,
+                            fused.PROFILER_SCOPE, fused.MIN_TOKENS)
