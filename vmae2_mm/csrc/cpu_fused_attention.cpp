@@ -32,7 +32,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 // The kernels are x86-64 only; elsewhere the op exists and reports itself unsupported.
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -44,6 +44,20 @@
 #endif
 
 namespace {
+
+// Scratch memory that is not zero-filled (std::vector would memset the packed keys and values,
+// several MB per call, before they are overwritten); every user writes all of it first.
+template <typename T>
+class Buffer {
+ public:
+  explicit Buffer(size_t n) : data_(new T[n]) {}
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  T& operator[](size_t i) { return data_[i]; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+};
 
 #ifdef VMAE2_X86
 
@@ -187,7 +201,7 @@ struct Problem {
 };
 
 struct Workspace {
-  std::vector<float> qt, scores, sums, acc;
+  Buffer<float> qt, scores, sums, acc;
   Workspace(int64_t n, int64_t d)
       : qt(d * kBlockRows), scores(((n + kTileKeys - 1) / kTileKeys) * kTileKeys * kBlockRows),
         sums(kBlockRows), acc(kBlockRows * kMaxVectors * 16) {}
@@ -260,7 +274,7 @@ void run(const Problem& p) {
   const int64_t heads = p.batch * p.heads, d = p.d, dv = NV * 16;
   const int64_t key_rows = ((p.n + kTileKeys - 1) / kTileKeys) * kTileKeys;
   const int64_t key_size = key_rows * d, value_size = p.n * dv;
-  std::vector<float> keys(heads * key_size), values(heads * value_size);
+  Buffer<float> keys(heads * key_size), values(heads * value_size);
   at::parallel_for(0, heads, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / p.heads, h = i % p.heads;
@@ -379,8 +393,8 @@ void amx_pack_head(const AmxProblem& p, int64_t b, int64_t h, uint16_t* kp, uint
 }
 
 struct AmxWorkspace {
-  std::vector<uint16_t> q, w;    // [32][Dp] queries, [32][Np] weights (bf16)
-  std::vector<float> s, o, sums; // [32][Np] scores, [32][ct * 16] outputs, [32]
+  Buffer<uint16_t> q, w;    // [32][Dp] queries, [32][Np] weights (bf16)
+  Buffer<float> s, o, sums; // [32][Np] scores, [32][ct * 16] outputs, [32]
   AmxWorkspace(const AmxProblem& p)
       : q(kAmxBlock * p.dp), w(kAmxBlock * p.np), s(kAmxBlock * p.np),
         o(kAmxBlock * p.ct * 16), sums(kAmxBlock) {}
@@ -491,7 +505,7 @@ void amx_query_block(const AmxProblem& p, int64_t b, int64_t h, int64_t start,
 void amx_run(const AmxProblem& p) {
   const int64_t heads = p.batch * p.heads, chunks = p.dp / 32;
   const int64_t key_size = (p.np / 16) * chunks * 512, value_size = (p.np / kAmxKeys) * p.ct * 512;
-  std::vector<uint16_t> keys(heads * key_size), values(heads * value_size);
+  Buffer<uint16_t> keys(heads * key_size), values(heads * value_size);
   at::parallel_for(0, heads, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       amx_pack_head(p, i / p.heads, i % p.heads, keys.data() + i * key_size,
