@@ -158,18 +158,9 @@ def cpu_settings() -> dict:
     from vmae2_mm.models.backbones.cpu_fused_attention import (
         fused_attention_available, fused_attention_unavailable_reason)
     from vmae2_mm.models.backbones.cpu_linear import onednn_preferred
-    from vmae2_mm.utils.cpu_info import cpu_vendor
-    model, flags = '', set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name') and not model:
-                    model = line.split(':', 1)[1].strip()
-                elif line.startswith('flags') and not flags:
-                    flags = set(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    return dict(cpu_vendor=cpu_vendor(), cpu_model=model, amx_bf16='amx_bf16' in flags,
+    from vmae2_mm.utils.cpu_info import cpu_field, cpu_flags, cpu_vendor
+    return dict(cpu_vendor=cpu_vendor(), cpu_model=cpu_field('model name'),
+                amx_bf16='amx_bf16' in cpu_flags(),
                 fp32_attention='fused kernel' if fused_attention_available() else
                 f'SDPA/oneDNN ({fused_attention_unavailable_reason()})',
                 fp32_linears='oneDNN' if onednn_preferred() else 'BLAS (MKL)')

@@ -9,14 +9,7 @@ from tests.unit.models.backbones.attention_cases import (assert_fp32_exact,
                                                          reference_attention, sdpa_merged)
 from vmae2_mm.models.backbones import cpu_fused_attention as fused
 from vmae2_mm.models.backbones.vit_layers import Attention
-
-
-def _cpu_flags() -> set:
-    try:
-        with open('/proc/cpuinfo') as f:
-            return set(next((ln for ln in f if ln.startswith('flags')), '').split())
-    except OSError:
-        return set()
+from vmae2_mm.utils.cpu_info import cpu_flags
 
 
 needs_kernel = pytest.mark.skipif(not fused.fused_attention_available(),
@@ -25,12 +18,12 @@ needs_amx = pytest.mark.skipif(not fused.fused_attention_available(torch.bfloat1
                                reason='no AMX-BF16 here, or the kernel is not built')
 
 
-@pytest.mark.skipif(not {'avx512f', 'avx512dq', 'fma'} <= _cpu_flags(),
+@pytest.mark.skipif(not {'avx512f', 'avx512dq', 'fma'} <= cpu_flags(),
                     reason='the kernel needs an AVX-512 CPU')
 def test_kernel_is_built_here():
     """CI installs with tools/setup_env.sh: a missing or broken build must fail, not fall back."""
     assert fused.fused_attention_available(), fused.fused_attention_unavailable_reason()
-    if {'amx_bf16', 'amx_tile', 'avx512_bf16'} <= _cpu_flags():
+    if {'amx_bf16', 'amx_tile', 'avx512_bf16'} <= cpu_flags():
         assert fused.fused_attention_available(torch.bfloat16)
 
 
