@@ -40,6 +40,7 @@ def cpu_kernel_build():
 
     ext = CppExtension(
         'vmae2_mm._cpu_kernels', ['vmae2_mm/csrc/cpu_fused_attention.cpp'],
+        depends=['vmae2_mm/csrc/avx512_math.h'],
         # OpenMP: ATen's parallel_for runs its threads only in code compiled with it.
         # -fno-wrapv undoes Python's default -fwrapv, which keeps GCC from turning the
         # micro-kernels' index arithmetic into pointer increments (measured: 1.2x slower).

@@ -92,16 +92,38 @@ def set_fused_attention(enabled: bool) -> bool:
 def fused_attention_active(q: Tensor) -> bool:
     """Whether the backbone's attention runs ``q`` [B, heads, N, D] through
     :func:`fused_attention`."""
-    if not _ENABLED or q.shape[-1] > MAX_HEAD_DIMS:
+    return _active(q.shape[-2], q.shape[-1], q.dtype, q)
+
+
+def fused_attention_active_for(x: Tensor, num_heads: int) -> bool:
+    """Whether the backbone's attention over tokens ``x`` [B, N, C] would run
+    :func:`fused_attention`, decided before its ``qkv`` linear: q has ``x``'s dtype, or CPU
+    autocast's bf16 when that casts the linear."""
+    dtype = x.dtype
+    if (x.device.type == 'cpu' and dtype == torch.float32 and torch.is_autocast_enabled('cpu')
+            and torch.get_autocast_dtype('cpu') == torch.bfloat16):
+        dtype = torch.bfloat16
+    return _active(x.shape[1], x.shape[2] // num_heads, dtype, x)
+
+
+def _active(n: int, d: int, dtype: torch.dtype, x: Tensor) -> bool:
+    """The rule behind both checks: ``n`` tokens of head dim ``d`` in ``dtype``, on ``x``'s
+    device, with ``x``'s gradient mode."""
+    if not _ENABLED or d > MAX_HEAD_DIMS:
         return False
-    if q.dtype == torch.bfloat16:
-        return (q.shape[-2] >= MIN_TOKENS_BF16 and q.device.type == 'cpu'
-                and not torch.is_grad_enabled() and fused_attention_available(torch.bfloat16))
-    return q.shape[-2] >= MIN_TOKENS and fp32_cpu_inference(q) and fused_attention_available()
+    if dtype == torch.bfloat16:
+        return (n >= MIN_TOKENS_BF16 and x.device.type == 'cpu' and not torch.is_grad_enabled()
+                and fused_attention_available(torch.bfloat16))
+    return (dtype == torch.float32 and n >= MIN_TOKENS and fp32_cpu_inference(x)
+            and fused_attention_available())
 
 
-def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = None) -> Tensor:
-    """``softmax(q k^T * scale) v`` with heads merged back into channels.
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = None,
+                    q_bias: Optional[Tensor] = None, v_bias: Optional[Tensor] = None) -> Tensor:
+    """``softmax((q + q_bias) k^T * scale) (v + v_bias)`` with heads merged back into channels.
+
+    The biases are added inside the kernel, as it copies q and v into its own layouts, so the
+    backbone's ``qkv`` linear runs as a plain product (see the kernel's header for why).
 
     Args:
         q (Tensor): [B, heads, N, D] float32 or bfloat16 on CPU, unit stride along D (e.g.
@@ -109,6 +131,9 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = No
         k (Tensor): [B, heads, N, D], same conditions.
         v (Tensor): [B, heads, N, D], same conditions.
         scale (float, optional): Defaults to ``D ** -0.5``.
+        q_bias (Tensor, optional): [heads * D], channel ``h * D + j`` for head ``h``; cast to
+            float32. bf16 q/k/v: the biased q and v are rounded to bf16.
+        v_bias (Tensor, optional): [heads * D], the same for v.
 
     Returns:
         Tensor: [B, N, heads * D] in q's dtype, channel ``h * D + j`` is head ``h``'s channel
@@ -119,10 +144,12 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = No
                            f'{_STATE["reason"] or "this CPU has no AMX-BF16"}')
     scale = q.shape[-1]**-0.5 if scale is None else scale
     q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    q_bias, v_bias = (None if b is None else b.detach().float().contiguous()
+                      for b in (q_bias, v_bias))
     with torch.profiler.record_function(PROFILER_SCOPE):
-        return torch.ops.vmae2_mm.cpu_fused_attention(q, k, v, float(scale))
+        return torch.ops.vmae2_mm.cpu_fused_attention(q, k, v, float(scale), q_bias, v_bias)
 
 
-__all__ = ['fused_attention', 'fused_attention_active', 'fused_attention_available',
+__all__ = ['fused_attention', 'fused_attention_active', 'fused_attention_active_for', 'fused_attention_available',
            'fused_attention_unavailable_reason', 'set_fused_attention', 'PROFILER_SCOPE',
            'MIN_TOKENS', 'MIN_TOKENS_BF16', 'MAX_HEAD_DIMS']

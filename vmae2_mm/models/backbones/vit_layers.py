@@ -15,7 +15,7 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
 from .cpu_attention import onednn_attention, onednn_attention_active
-from .cpu_fused_attention import fused_attention, fused_attention_active
+from .cpu_fused_attention import fused_attention, fused_attention_active_for
 from .cpu_linear import linear
 
 ATTN_IMPLS = ('sdpa', 'manual')
@@ -155,15 +155,18 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, N, C] -> [B, N, C]."""
         b, n, c = x.shape
+        drop = self.attn_drop if self.training else 0.
+        fused = (self.attn_impl == 'sdpa' and not drop
+                 and fused_attention_active_for(x, self.num_heads))
         bias = None
-        if self.q_bias is not None:
+        # The fused kernel adds q_bias and v_bias itself: that saves the [B*N, 3C] bias broadcast copy.
+        if self.q_bias is not None and not fused:
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
         qkv = linear(x, self.qkv.weight, bias)
         # (B, N, 3C) -> (3, B, heads, N, head_dims)
         q, k, v = qkv.reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
-        drop = self.attn_drop if self.training else 0.
-        if self.attn_impl == 'sdpa' and not drop and fused_attention_active(q):
-            x = fused_attention(q, k, v, self.scale)
+        if fused:
+            x = fused_attention(q, k, v, self.scale, self.q_bias, self.v_bias)
         elif self.attn_impl == 'sdpa' and not drop and onednn_attention_active(q):
             x = onednn_attention(q, k, v)
         else:

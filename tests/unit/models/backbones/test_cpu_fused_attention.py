@@ -50,6 +50,9 @@ def test_bf16_has_sdpa_bf16_error(b, heads, n, d):
 def test_bf16_dispatch_under_autocast():
     torch.manual_seed(0)
     attn = Attention(64, 2).eval()
+    with torch.no_grad():  # the kernel adds q_bias and v_bias itself (the qkv mm has none)
+        attn.q_bias.normal_()
+        attn.v_bias.normal_()
     n = fused.MIN_TOKENS_BF16
     x = torch.randn(1, n, 64)
     with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16):
@@ -83,6 +86,53 @@ def test_matches_sdpa_and_explicit_softmax(b, heads, n, d):
         out = fused.fused_attention(q, k, v)
         assert out.shape == (b, n, heads * d) and out.is_contiguous()
         assert_fp32_exact(out, q, k, v)
+
+
+def biased(q, v, heads, d, seed=1):
+    """(q + q_bias, v + v_bias) per head and random [heads * d] biases."""
+    g = torch.Generator().manual_seed(seed)
+    q_bias, v_bias = torch.randn(2, heads * d, generator=g)
+    per_head = lambda b: b.view(1, heads, 1, d)  # noqa: E731
+    return q_bias, v_bias, q + per_head(q_bias).to(q.dtype), v + per_head(v_bias).to(v.dtype)
+
+
+@needs_kernel
+@pytest.mark.parametrize('b,heads,n,d', [(1, 6, 400, 64), (2, 2, 37, 88), (1, 3, 50, 5)])
+def test_fp32_biases_are_added_to_q_and_v(b, heads, n, d):
+    q, k, v = qkv_views(b, heads, n, d)
+    q_bias, v_bias, q_biased, v_biased = biased(q, v, heads, d)
+    with torch.inference_mode():
+        out = fused.fused_attention(q, k, v, q_bias=q_bias, v_bias=v_bias)
+        assert_fp32_exact(out, q_biased, k, v_biased)
+        # each bias alone
+        assert_fp32_exact(fused.fused_attention(q, k, v, q_bias=q_bias), q_biased, k, v)
+        assert_fp32_exact(fused.fused_attention(q, k, v, v_bias=v_bias), q, k, v_biased)
+
+
+@needs_amx
+@pytest.mark.parametrize('b,heads,n,d', [(1, 6, 1568, 64), (2, 2, 100, 88), (3, 1, 37, 5)])
+def test_bf16_biases_are_added_in_fp32_then_rounded(b, heads, n, d):
+    q, k, v = (t.bfloat16() for t in qkv_views(b, heads, n, d))
+    q_bias, v_bias, _, _ = biased(q, v, heads, d)
+    per_head = lambda t, bias: (t.float() + bias.view(1, heads, 1, d)).bfloat16()  # noqa: E731
+    q_biased, v_biased = per_head(q, q_bias), per_head(v, v_bias)
+    with torch.inference_mode():
+        out = fused.fused_attention(q, k, v, q_bias=q_bias, v_bias=v_bias)
+        unbiased_kernel = fused.fused_attention(q_biased, k, v_biased)
+    # the same bf16 q and v as rounding (q + q_bias) in fp32 once: the same kernel result
+    assert torch.equal(out, unbiased_kernel)
+
+
+@needs_kernel
+@pytest.mark.parametrize('bias,message', [
+    (torch.zeros(31), r'q_bias must be .*\[H \* D\] = \[32\].*\[31\]'),
+    (torch.zeros(32, dtype=torch.float64), 'q_bias must be a contiguous float32'),
+    (torch.zeros(64)[::2], 'q_bias must be a contiguous float32'),
+])
+def test_bad_bias_is_refused_by_name(bias, message):
+    q = torch.randn(1, 2, 8, 16)
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.vmae2_mm.cpu_fused_attention(q, q, q, 0.25, bias, None)
 
 
 @needs_kernel
