@@ -27,7 +27,7 @@ def test_kernel_is_built_here():
         assert fused.fused_attention_available(torch.bfloat16)
 
 
-@needs_amx
+@needs_kernel  # AMX kernel, or the fp32 kernel on upcast q/k/v without AMX
 @pytest.mark.parametrize('b,heads,n,d', [
     (1, 6, 1568, 64),    # ViT-S 16x224: 49 blocks of 32 queries
     (2, 2, 100, 88),     # ViT-g head dim: padded to 96 for the products, 6 channel tiles
@@ -46,14 +46,15 @@ def test_bf16_has_sdpa_bf16_error(b, heads, n, d):
         error, sdpa_error)
 
 
-@needs_amx
+@needs_kernel
 def test_bf16_dispatch_under_autocast():
     torch.manual_seed(0)
     attn = Attention(64, 2).eval()
     with torch.no_grad():  # the kernel adds q_bias and v_bias itself (the qkv mm has none)
         attn.q_bias.normal_()
         attn.v_bias.normal_()
-    n = fused.MIN_TOKENS_BF16
+    amx = fused.fused_attention_available(torch.bfloat16)
+    n = fused.MIN_TOKENS_BF16 if amx else fused.MIN_TOKENS
     x = torch.randn(1, n, 64)
     with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16):
         assert fused.fused_attention_active(torch.randn(1, 2, n, 32).bfloat16())
@@ -121,6 +122,29 @@ def test_bf16_biases_are_added_in_fp32_then_rounded(b, heads, n, d):
         unbiased_kernel = fused.fused_attention(q_biased, k, v_biased)
     # the same bf16 q and v as rounding (q + q_bias) in fp32 once: the same kernel result
     assert torch.equal(out, unbiased_kernel)
+
+
+@needs_kernel
+@pytest.mark.parametrize('b,heads,n,d', [(1, 6, 400, 64), (2, 2, 37, 88), (1, 1, 1, 16)])
+def test_upcast_bf16_is_the_fp32_kernel_rounded_once(b, heads, n, d):
+    """Without AMX, bf16 q/k/v run the fp32 kernel: biases added in fp32, only the output
+    rounded, so the error against float64 is bf16 output rounding alone (below SDPA's)."""
+    q, k, v = (t.bfloat16() for t in qkv_views(b, heads, n, d))
+    q_bias, v_bias, q_biased, v_biased = biased(q, v, heads, d)  # bf16 biased, for SDPA
+    with torch.inference_mode():
+        out = fused.upcast_bf16_attention(q, k, v, q_bias=q_bias, v_bias=v_bias)
+        fp32 = fused.fused_attention(q.float(), k.float(), v.float(), q_bias=q_bias,
+                                     v_bias=v_bias)
+        sdpa = sdpa_merged(q_biased, k, v_biased)
+    assert out.dtype == torch.bfloat16 and out.shape == (b, n, heads * d)
+    assert torch.equal(out, fp32.bfloat16())
+    per_head = lambda t, bias: t.double() + bias.double().view(1, heads, 1, d)  # noqa: E731
+    ref = reference_attention(per_head(q, q_bias), k, per_head(v, v_bias))
+    error, sdpa_error = [(t.double() - ref).abs().max().item() for t in (out, sdpa)]
+    assert error <= 2**-8 * ref.abs().max().item() and error <= sdpa_error + 1e-6, (
+        error, sdpa_error)
+    with pytest.raises(ValueError, match='bfloat16 q, k, v, got torch.float32'):
+        fused.upcast_bf16_attention(q.float(), k, v)
 
 
 @needs_kernel
