@@ -6,7 +6,10 @@ Each benchmark script runs in its own subprocess of this one, one after another 
 once, so they do not compete for the cores), with ``--json`` so its figures are collected
 exactly as it printed them. The report goes to ``DIR/latest.md`` (ratios against their targets
 first, then absolute times, then the machine) and ``DIR/latest.json`` (the same figures plus
-each benchmark's settings and printed output); ``DIR`` defaults to ``benchmarks/results``.
+each benchmark's settings and printed output); ``DIR`` defaults to ``benchmarks/results``. A full
+run also keeps a copy per kind of machine, ``DIR/<vendor>-<isa>.{md,json}`` (e.g.
+``intel-amx``, ``amd-avx512``): the targets depend on the CPU (bf16 on AMX, the BLAS per vendor),
+so the last full run of each kind stays next to the latest one.
 
 The default settings are the issues' (ViT-S and ViT-B 16x224^2 backbone forward, ViT-B
 16x224^2 pre-training step, ...); a full run takes tens of minutes on a 2-core CPU and should run
@@ -128,6 +131,17 @@ def _cell(text) -> str:
     return str(text).replace('|', '\\|')
 
 
+def machine_kind(machine: dict) -> str:
+    """``<vendor>-<isa>`` for :func:`machine_info`'s result, e.g. ``'intel-amx'``,
+    ``'amd-avx512'``: the name of the per-machine copy of the report."""
+    cpu = machine['cpu'].lower()
+    vendor = next((v for v in ('intel', 'amd', 'arm') if v in cpu), 'cpu')
+    isa = machine['isa']
+    tier = ('amx' if 'amx_bf16' in isa else 'avx512' if 'avx512f' in isa
+            else 'avx2' if 'avx2' in isa else 'base')
+    return f'{vendor}-{tier}'
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         return f'{value:.3g}' if abs(value) < 1e4 else f'{value:.4g}'
@@ -201,13 +215,14 @@ def main(argv=None) -> int:
                   f"{entry.get('stderr_tail', '')}", flush=True)
         report['benchmarks'][name] = entry
     os.makedirs(args.out_dir, exist_ok=True)
-    md_path, json_path = osp.join(args.out_dir, 'latest.md'), osp.join(args.out_dir,
-                                                                      'latest.json')
-    with open(json_path, 'w') as f:
-        json.dump(report, f, indent=1)
-    with open(md_path, 'w') as f:
-        f.write(to_markdown(report))
-    print(f'\nwrote {md_path} and {json_path}')
+    stems = ['latest'] + ([] if args.quick else [machine_kind(report['machine'])])
+    for stem in stems:
+        md_path, json_path = (osp.join(args.out_dir, f'{stem}.{ext}') for ext in ('md', 'json'))
+        with open(json_path, 'w') as f:
+            json.dump(report, f, indent=1)
+        with open(md_path, 'w') as f:
+            f.write(to_markdown(report))
+        print(f'{chr(10) if stem == "latest" else ""}wrote {md_path} and {json_path}')
     failed = [n for n, b in report['benchmarks'].items() if b['status'] != 'ok']
     if failed:
         print(f'failed: {", ".join(failed)}', file=sys.stderr)

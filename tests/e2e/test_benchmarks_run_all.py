@@ -14,6 +14,8 @@ def test_run_all_quick_writes_markdown_and_json(tmp_path):
     proc = run_python(['benchmarks/run_all.py', '--quick', '--out-dir', str(out)],
                       env=dict(OMP_NUM_THREADS='1'), timeout=900)
     assert 'wrote' in proc.stdout
+    # a quick run says nothing about the machine: no per-machine copy next to latest
+    assert sorted(p.name for p in out.iterdir()) == ['latest.json', 'latest.md']
     report = json.loads((out / 'latest.json').read_text())
     assert report['quick'] is True
     machine = report['machine']
