@@ -153,16 +153,19 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
 
 
 def cpu_settings() -> dict:
-    """What decides the figures: CPU vendor and model, AMX, and which attention ours runs."""
+    """What decides the figures: CPU vendor and model, AMX, and which attention ours runs in
+    fp32 and in bf16."""
     import vmae2_mm  # noqa: F401
     from vmae2_mm.models.backbones.cpu_fused_attention import (
-        fused_attention_available, fused_attention_unavailable_reason)
+        bf16_kernel, fused_attention_available, fused_attention_unavailable_reason)
     from vmae2_mm.models.backbones.cpu_linear import onednn_preferred
     from vmae2_mm.utils.cpu_info import cpu_field, cpu_flags, cpu_vendor
     return dict(cpu_vendor=cpu_vendor(), cpu_model=cpu_field('model name'),
                 amx_bf16='amx_bf16' in cpu_flags(),
                 fp32_attention='fused kernel' if fused_attention_available() else
                 f'SDPA/oneDNN ({fused_attention_unavailable_reason()})',
+                bf16_attention=f'fused kernel ({bf16_kernel()})' if bf16_kernel() else
+                'fp32 kernel on upcast q/k/v' if fused_attention_available() else 'SDPA',
                 fp32_linears='oneDNN' if onednn_preferred() else 'BLAS (MKL)')
 
 

@@ -9,20 +9,25 @@ The kernels (``vmae2_mm/csrc/cpu_fused_attention.cpp``, built by ``setup.py`` in
   this kernel about 80% (one ViT-S layer, 1568 tokens, 2 threads, Xeon: 17 -> 14 ms; see
   ``benchmarks/bench_backbone.py``). Scores, exp and sums are fp32; results equal SDPA's to fp32
   rounding.
-* **bf16** (AMX, e.g. under CPU autocast): AMX tile products with fp32 scores, exp and sums and
-  the weights rounded to bf16 for the value product, as torch's reduced-precision CPU flash
-  attention does; the same error as SDPA's, 1.07-1.17x faster at 1568 tokens (Xeon, 2 threads).
-  On AVX-512 CPUs without AMX (e.g. AMD EPYC) bf16 q/k/v are upcast and run through the fp32
-  kernel, the result rounded back to bf16. Why: there torch's bf16 SDPA is no faster than its
-  fp32 one (no bf16 tile products to gain from), so the fp32 kernel plus the casts beats it:
-  one ViT-S layer at 1568 tokens 26 -> 22 ms, 1.2-1.35x at 196-784 tokens (EPYC, 2 threads),
-  with a smaller error than SDPA's since only the output is rounded to bf16.
+* **bf16** (e.g. under CPU autocast), fp32 scores, exp and sums, the biased q and v and the
+  weights rounded to bf16 for the products, as torch's reduced-precision CPU flash attention
+  does, so the error is SDPA's:
+
+  - ``'amx'`` (CPUs with AMX-BF16): AMX tile products; 1.07-1.17x faster than SDPA at 1568
+    tokens (Xeon, 2 threads).
+  - ``'avx512_bf16'`` (AVX512-BF16 without AMX, e.g. AMD EPYC Zen 4): the fp32 kernel's
+    blocking with vdpbf16ps products (two bf16 products per fp32 lane and instruction). Why:
+    there torch's bf16 SDPA is no faster than its fp32 one, and the fp32 kernel on upcast
+    q/k/v pays three casts and runs its products at the fp32 rate. One ViT-S layer at 1568
+    tokens: 10.6 ms against 24.9 ms (bf16 SDPA) and 19.9 ms (upcast) on an AMD EPYC, 2 threads.
+
+  On AVX-512 CPUs with neither, bf16 q/k/v are upcast and run through the fp32 kernel, the
+  result rounded back to bf16 (:func:`upcast_bf16_attention`; smaller error than SDPA's).
 
 Used for CPU inference only (no gradient recorded: no backward), fp32 without autocast or bf16
-q/k/v, from :data:`MIN_TOKENS` (fp32, and bf16 without AMX) / :data:`MIN_TOKENS_BF16` (bf16 with
-AMX) tokens on, for head dims up to 128, when the extension was built and the CPU has AVX-512.
-Everything
-else (training, GPUs, fp16, machines without the build) runs torch's SDPA.
+q/k/v, from :data:`MIN_TOKENS` (fp32, bf16 upcast) / :data:`MIN_TOKENS_BF16` (bf16 kernels)
+tokens on, for head dims up to 128, when the extension was built and the CPU has AVX-512.
+Everything else (training, GPUs, fp16, machines without the build) runs torch's SDPA.
 :func:`set_fused_attention` switches it off, e.g. to compare against SDPA.
 """
 import importlib.util
@@ -40,13 +45,16 @@ PROFILER_SCOPE = 'vmae2_mm::cpu_fused_attention'
 #: widths at batch 1 and 8 (Xeon, 2 threads): 0.6-0.7 at N = 49, 0.8-0.9 at 98, 0.9-1.0 at 196,
 #: 1.0-1.1 at 392 and 784, 1.1-1.2 at 1568 (below that its per-block set-up is not amortised)
 MIN_TOKENS = 392
-#: the same for the bf16 (AMX) kernel: SDPA / it is 0.8-0.9 at N = 392, 0.9-1.1 at 784,
-#: 1.07-1.08 at 1568 (ViT-S/B widths, batch 1 and 8)
-MIN_TOKENS_BF16 = 1568
+#: the same for the bf16 kernels, by kernel. 'amx': SDPA / it is 0.8-0.9 at N = 392, 0.9-1.1 at
+#: 784, 1.07-1.08 at 1568 (ViT-S/B widths, batch 1 and 8, Xeon). 'avx512_bf16': 1.0 at N = 16,
+#: 1.7-2.3 at 49, 2.1-2.8 from 98 to 1568 (head dims 64 and 88, batch 1 and 8, AMD EPYC)
+MIN_TOKENS_BF16 = {'amx': 1568, 'avx512_bf16': 49}
+#: bf16 kernels, in the order of preference
+BF16_KERNELS = ('amx', 'avx512_bf16')
 #: largest head dim the kernel takes (8 vectors of 16 floats)
 MAX_HEAD_DIMS = 128
 _EXTENSION = 'vmae2_mm._cpu_kernels'
-_STATE = dict(loaded=None, reason='', bf16=False)
+_STATE = dict(loaded=None, reason='', bf16=())
 _ENABLED = True
 logger = logging.getLogger(__name__)
 
@@ -64,7 +72,10 @@ def _load() -> bool:
                 torch.ops.load_library(spec.origin)
                 if torch.ops.vmae2_mm.cpu_fused_attention_supported():
                     _STATE['loaded'] = True
-                    _STATE['bf16'] = bool(torch.ops.vmae2_mm.cpu_fused_attention_bf16_supported())
+                    ops = torch.ops.vmae2_mm
+                    supported = dict(amx=ops.cpu_fused_attention_bf16_supported(),
+                                     avx512_bf16=ops.cpu_fused_attention_avx512_bf16_supported())
+                    _STATE['bf16'] = tuple(k for k in BF16_KERNELS if supported[k])
                 else:
                     _STATE['reason'] = 'this CPU has no AVX-512'
             except (OSError, RuntimeError) as exc:  # built against another torch
@@ -75,11 +86,24 @@ def _load() -> bool:
 
 
 def fused_attention_available(dtype: torch.dtype = torch.float32) -> bool:
-    """Whether the compiled kernel for ``dtype`` (float32 or bfloat16) is built and runs on this
+    """Whether a compiled kernel for ``dtype`` (float32 or bfloat16) is built and runs on this
     CPU."""
     if dtype == torch.bfloat16:
-        return _load() and _STATE['bf16']
+        return bool(bf16_kernels())
     return dtype == torch.float32 and _load()
+
+
+def bf16_kernels() -> tuple:
+    """The bf16 kernels that run here, preferred first: ``('amx', 'avx512_bf16')`` on CPUs with
+    AMX, ``('avx512_bf16',)`` with AVX512-BF16 alone, ``()`` without either."""
+    return _STATE['bf16'] if _load() else ()
+
+
+def bf16_kernel() -> str:
+    """The bf16 kernel :func:`fused_attention` runs by default here ('' when there is none and
+    bf16 is upcast to the fp32 kernel)."""
+    kernels = bf16_kernels()
+    return kernels[0] if kernels else ''
 
 
 def fused_attention_unavailable_reason() -> str:
@@ -120,15 +144,16 @@ def _active(n: int, d: int, dtype: torch.dtype, x: Tensor) -> bool:
     if dtype == torch.bfloat16:
         if x.device.type != 'cpu' or torch.is_grad_enabled():
             return False
-        if fused_attention_available(torch.bfloat16):
-            return n >= MIN_TOKENS_BF16
+        if bf16_kernel():
+            return n >= MIN_TOKENS_BF16[bf16_kernel()]
         return n >= MIN_TOKENS and fused_attention_available()  # upcast to the fp32 kernel
     return (dtype == torch.float32 and n >= MIN_TOKENS and fp32_cpu_inference(x)
             and fused_attention_available())
 
 
 def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = None,
-                    q_bias: Optional[Tensor] = None, v_bias: Optional[Tensor] = None) -> Tensor:
+                    q_bias: Optional[Tensor] = None, v_bias: Optional[Tensor] = None,
+                    bf16_kernel: str = 'auto') -> Tensor:
     """``softmax((q + q_bias) k^T * scale) (v + v_bias)`` with heads merged back into channels.
 
     The biases are added inside the kernel, as it copies q and v into its own layouts, so the
@@ -141,15 +166,18 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = No
         v (Tensor): [B, heads, N, D], same conditions.
         scale (float, optional): Defaults to ``D ** -0.5``.
         q_bias (Tensor, optional): [heads * D], channel ``h * D + j`` for head ``h``; cast to
-            float32. bf16 q/k/v on AMX: the biased q and v are rounded to bf16; without AMX
-            they are upcast and everything runs in fp32 (see :func:`upcast_bf16_attention`).
+            float32. bf16 q/k/v with a bf16 kernel: the biased q and v are rounded to bf16;
+            without one they are upcast and everything runs in fp32 (see
+            :func:`upcast_bf16_attention`).
         v_bias (Tensor, optional): [heads * D], the same for v.
+        bf16_kernel (str): For bf16 q/k/v: ``'auto'`` (the first of :func:`bf16_kernels`),
+            ``'amx'`` or ``'avx512_bf16'`` (to compare them where both run).
 
     Returns:
         Tensor: [B, N, heads * D] in q's dtype, channel ``h * D + j`` is head ``h``'s channel
         ``j`` (SDPA's output after ``transpose(1, 2).reshape(B, N, C)``).
     """
-    if q.dtype == torch.bfloat16 and not fused_attention_available(torch.bfloat16):
+    if q.dtype == torch.bfloat16 and bf16_kernel == 'auto' and not bf16_kernels():
         return upcast_bf16_attention(q, k, v, scale, q_bias, v_bias)
     if not fused_attention_available(q.dtype):
         raise RuntimeError(f'fused CPU attention for {q.dtype} unavailable: {_STATE["reason"]}')
@@ -158,7 +186,8 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = No
     q_bias, v_bias = (None if b is None else b.detach().float().contiguous()
                       for b in (q_bias, v_bias))
     with torch.profiler.record_function(PROFILER_SCOPE):
-        return torch.ops.vmae2_mm.cpu_fused_attention(q, k, v, float(scale), q_bias, v_bias)
+        return torch.ops.vmae2_mm.cpu_fused_attention(q, k, v, float(scale), q_bias, v_bias,
+                                                      bf16_kernel)
 
 
 def upcast_bf16_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float] = None,
@@ -179,6 +208,7 @@ def upcast_bf16_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float
     return out.to(torch.bfloat16)
 
 
-__all__ = ['fused_attention', 'upcast_bf16_attention', 'fused_attention_active', 'fused_attention_active_for', 'fused_attention_available',
-           'fused_attention_unavailable_reason', 'set_fused_attention', 'PROFILER_SCOPE',
-           'MIN_TOKENS', 'MIN_TOKENS_BF16', 'MAX_HEAD_DIMS']
+__all__ = ['fused_attention', 'upcast_bf16_attention', 'fused_attention_active',
+           'fused_attention_active_for', 'fused_attention_available', 'bf16_kernels',
+           'bf16_kernel', 'fused_attention_unavailable_reason', 'set_fused_attention',
+           'PROFILER_SCOPE', 'MIN_TOKENS', 'MIN_TOKENS_BF16', 'BF16_KERNELS', 'MAX_HEAD_DIMS']

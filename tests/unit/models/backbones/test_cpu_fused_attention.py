@@ -14,8 +14,11 @@ from vmae2_mm.utils.cpu_info import cpu_flags
 
 needs_kernel = pytest.mark.skipif(not fused.fused_attention_available(),
                                   reason=fused.fused_attention_unavailable_reason())
-needs_amx = pytest.mark.skipif(not fused.fused_attention_available(torch.bfloat16),
-                               reason='no AMX-BF16 here, or the kernel is not built')
+#: every bf16 kernel that runs here (AMX CPUs run both), each tested on its own
+bf16_kernels = pytest.mark.parametrize('kernel', [
+    pytest.param(kernel, marks=pytest.mark.skipif(
+        kernel not in fused.bf16_kernels(), reason=f'no {kernel} here, or no kernel build'))
+    for kernel in fused.BF16_KERNELS])
 
 
 @pytest.mark.skipif(not {'avx512f', 'avx512dq', 'fma'} <= cpu_flags(),
@@ -23,21 +26,31 @@ needs_amx = pytest.mark.skipif(not fused.fused_attention_available(torch.bfloat1
 def test_kernel_is_built_here():
     """CI installs with tools/setup_env.sh: a missing or broken build must fail, not fall back."""
     assert fused.fused_attention_available(), fused.fused_attention_unavailable_reason()
-    if {'amx_bf16', 'amx_tile', 'avx512_bf16'} <= cpu_flags():
-        assert fused.fused_attention_available(torch.bfloat16)
+    flags = cpu_flags()
+    if {'avx512_bf16', 'avx512bw', 'avx512vl'} <= flags:
+        assert 'avx512_bf16' in fused.bf16_kernels()
+    if {'amx_bf16', 'amx_tile', 'avx512_bf16'} <= flags:
+        assert fused.bf16_kernel() == 'amx' and 'avx512_bf16' in fused.bf16_kernels()
 
 
-@needs_kernel  # AMX kernel, or the fp32 kernel on upcast q/k/v without AMX
+@needs_kernel  # a bf16 kernel, or the fp32 kernel on upcast q/k/v without one
+@pytest.mark.parametrize('kernel', ('auto', ) + fused.BF16_KERNELS)
 @pytest.mark.parametrize('b,heads,n,d', [
-    (1, 6, 1568, 64),    # ViT-S 16x224: 49 blocks of 32 queries
-    (2, 2, 100, 88),     # ViT-g head dim: padded to 96 for the products, 6 channel tiles
+    (1, 6, 1568, 64),    # ViT-S 16x224: AMX 49 blocks of 32 queries; AVX512-BF16 33 of 48
+    (2, 2, 100, 88),     # ViT-g head dim: padded to 96 for AMX, 44 dim pairs
     (1, 2, 70, 80),      # ViT-H head dim (5 channel tiles: one unpaired)
-    (3, 1, 37, 5),       # tiny head dim, N < one block, keys padded to 64
+    (3, 1, 37, 5),       # tiny head dim (3 dim pairs, one padded), N < one block, odd N
+    (1, 3, 51, 7),       # odd head dim and odd N: a padded dim pair and a padded key pair
+    (1, 1, 50, 128),     # largest head dim
+    (1, 1, 1, 16),       # one token: one key pair with a zero partner
 ])
-def test_bf16_has_sdpa_bf16_error(b, heads, n, d):
+def test_bf16_has_sdpa_bf16_error(kernel, b, heads, n, d):
+    if kernel != 'auto' and kernel not in fused.bf16_kernels():
+        pytest.skip(f'no {kernel} here')
     q, k, v = (t.bfloat16() for t in qkv_views(b, heads, n, d))
     with torch.inference_mode():
-        out, sdpa = fused.fused_attention(q, k, v), sdpa_merged(q, k, v)
+        out = fused.fused_attention(q, k, v, bf16_kernel=kernel)
+        sdpa = sdpa_merged(q, k, v)
     assert out.dtype == torch.bfloat16 and out.shape == (b, n, heads * d)
     ref = reference_attention(q, k, v)  # float64 of the same bf16 inputs
     error, sdpa_error = [(t.double() - ref).abs().max().item() for t in (out, sdpa)]
@@ -53,8 +66,8 @@ def test_bf16_dispatch_under_autocast():
     with torch.no_grad():  # the kernel adds q_bias and v_bias itself (the qkv mm has none)
         attn.q_bias.normal_()
         attn.v_bias.normal_()
-    amx = fused.fused_attention_available(torch.bfloat16)
-    n = fused.MIN_TOKENS_BF16 if amx else fused.MIN_TOKENS
+    kernel = fused.bf16_kernel()
+    n = fused.MIN_TOKENS_BF16[kernel] if kernel else fused.MIN_TOKENS
     x = torch.randn(1, n, 64)
     with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16):
         assert fused.fused_attention_active(torch.randn(1, 2, n, 32).bfloat16())
@@ -110,16 +123,16 @@ def test_fp32_biases_are_added_to_q_and_v(b, heads, n, d):
         assert_fp32_exact(fused.fused_attention(q, k, v, v_bias=v_bias), q, k, v_biased)
 
 
-@needs_amx
+@bf16_kernels
 @pytest.mark.parametrize('b,heads,n,d', [(1, 6, 1568, 64), (2, 2, 100, 88), (3, 1, 37, 5)])
-def test_bf16_biases_are_added_in_fp32_then_rounded(b, heads, n, d):
+def test_bf16_biases_are_added_in_fp32_then_rounded(kernel, b, heads, n, d):
     q, k, v = (t.bfloat16() for t in qkv_views(b, heads, n, d))
     q_bias, v_bias, _, _ = biased(q, v, heads, d)
     per_head = lambda t, bias: (t.float() + bias.view(1, heads, 1, d)).bfloat16()  # noqa: E731
     q_biased, v_biased = per_head(q, q_bias), per_head(v, v_bias)
     with torch.inference_mode():
-        out = fused.fused_attention(q, k, v, q_bias=q_bias, v_bias=v_bias)
-        unbiased_kernel = fused.fused_attention(q_biased, k, v_biased)
+        out = fused.fused_attention(q, k, v, q_bias=q_bias, v_bias=v_bias, bf16_kernel=kernel)
+        unbiased_kernel = fused.fused_attention(q_biased, k, v_biased, bf16_kernel=kernel)
     # the same bf16 q and v as rounding (q + q_bias) in fp32 once: the same kernel result
     assert torch.equal(out, unbiased_kernel)
 
@@ -127,8 +140,8 @@ def test_bf16_biases_are_added_in_fp32_then_rounded(b, heads, n, d):
 @needs_kernel
 @pytest.mark.parametrize('b,heads,n,d', [(1, 6, 400, 64), (2, 2, 37, 88), (1, 1, 1, 16)])
 def test_upcast_bf16_is_the_fp32_kernel_rounded_once(b, heads, n, d):
-    """Without AMX, bf16 q/k/v run the fp32 kernel: biases added in fp32, only the output
-    rounded, so the error against float64 is bf16 output rounding alone (below SDPA's)."""
+    """Without a bf16 kernel, bf16 q/k/v run the fp32 kernel: biases added in fp32, only the
+    output rounded, so the error against float64 is bf16 output rounding alone (below SDPA's)."""
     q, k, v = (t.bfloat16() for t in qkv_views(b, heads, n, d))
     q_bias, v_bias, q_biased, v_biased = biased(q, v, heads, d)  # bf16 biased, for SDPA
     with torch.inference_mode():
@@ -178,6 +191,43 @@ def test_peaked_softmax_underflows_to_zero_weights():
     assert (scores.amax(-1, keepdim=True) - scores).max() > 500  # deep underflow exercised
     assert torch.isfinite(out).all()
     assert (out.double() - ref).abs().max().item() < 1e-4 * ref.abs().max().item()
+
+
+@bf16_kernels
+def test_bf16_peaked_softmax_underflows_to_zero_weights(kernel):
+    """As for fp32: weights below 2^-125 are 0 (no denormals), nothing is NaN or inf, and the
+    error stays SDPA's bf16 error."""
+    q, k, v = (t.bfloat16() for t in qkv_views(1, 2, 300, 64, spread=12.0))
+    with torch.inference_mode():
+        out = fused.fused_attention(q, k, v, bf16_kernel=kernel)
+        sdpa = sdpa_merged(q, k, v)
+    ref = reference_attention(q, k, v)
+    scores = (q.double() * 64**-0.5) @ k.double().transpose(-2, -1)
+    assert (scores.amax(-1, keepdim=True) - scores).max() > 500
+    assert torch.isfinite(out.float()).all()
+    error, sdpa_error = [(t.double() - ref).abs().max().item() for t in (out, sdpa)]
+    assert error <= 1.5 * sdpa_error + 1e-3, (error, sdpa_error)
+
+
+@bf16_kernels
+def test_bf16_heads_land_in_their_channels(kernel):
+    q, k, v = (t.bfloat16() for t in qkv_views(1, 4, 50, 8))
+    v = v.clone()
+    v[:, [0, 1, 3]] = 0
+    with torch.inference_mode():
+        out = fused.fused_attention(q, k, v, bf16_kernel=kernel)
+    assert out[..., 16:24].abs().min() > 0
+    assert out[..., :16].abs().max() == 0 and out[..., 24:].abs().max() == 0
+
+
+@needs_kernel
+def test_bf16_kernel_choice_is_checked():
+    q = torch.randn(1, 2, 8, 16).bfloat16()
+    with pytest.raises(RuntimeError, match="bf16_kernel must be 'auto', 'amx' or 'avx512_bf16'"):
+        torch.ops.vmae2_mm.cpu_fused_attention(q, q, q, 0.25, None, None, 'avx2')
+    if 'amx' not in fused.bf16_kernels():
+        with pytest.raises(RuntimeError, match="no AMX-BF16"):
+            torch.ops.vmae2_mm.cpu_fused_attention(q, q, q, 0.25, None, None, 'amx')
 
 
 @needs_kernel
