@@ -94,16 +94,19 @@ def attention_layer_times(arch: dict, frames: int, size: int, repeats: int = 5) 
     """One layer's attention, batch 1, q/k/v as views of one ``qkv`` tensor like the backbone's:
     best seconds of torch's fused SDPA (plus the head merge), of our compiled fused kernel
     (``fused``, where it is built), of our oneDNN blocked attention (``onednn``) and of that
-    one's two products alone (``onednn_products``, no softmax: the floor of that approach)."""
+    one's two products alone (``onednn_products``, no softmax: the floor of that approach); and
+    in bf16, torch's SDPA (``sdpa_bf16``) and what our backbone runs under autocast
+    (``fused_bf16``: the bf16 kernel, or the fp32 kernel on upcast q/k/v, where it is built)."""
     from vmae2_mm.models.backbones.cpu_attention import QUERY_BLOCK, onednn_attention
     from vmae2_mm.models.backbones.cpu_fused_attention import (fused_attention,
                                                                fused_attention_available)
     n = (frames // 2) * (size // arch['patch_size'])**2
     heads, c = arch['num_heads'], arch['embed_dims']
-    q, k, v = torch.randn(1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    qkv = torch.randn(1, n, 3, heads, c // heads)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
     product = torch.ops.mkldnn._linear_pointwise
 
-    def sdpa():
+    def sdpa(q=q, k=k, v=v):
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v)
         return out.transpose(1, 2).reshape(1, n, c)
 
@@ -126,8 +129,11 @@ def attention_layer_times(arch: dict, frames: int, size: int, repeats: int = 5) 
     with torch.inference_mode():
         times = dict(sdpa=best(sdpa), onednn=best(lambda: onednn_attention(q, k, v)),
                      onednn_products=best(products))
+        q16, k16, v16 = qkv.bfloat16().permute(2, 0, 3, 1, 4)
+        times['sdpa_bf16'] = best(lambda: sdpa(q16, k16, v16))
         if fused_attention_available():
             times['fused'] = best(lambda: fused_attention(q, k, v))
+            times['fused_bf16'] = best(lambda: fused_attention(q16, k16, v16))
     return times
 
 
@@ -314,6 +320,11 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
                         'matmul peak', value=split_flops(ARCHS[arch], args.frames, args.size)[
                             'attention'] / ARCHS[arch]['depth'] / layer['fused'] / 1e9 / p32,
                         op=None, target=None))
+                if 'fused_bf16' in layer:
+                    ratios.append(dict(
+                        name=f'{tag}: one layer\'s attention in bf16, our fused kernel vs torch '
+                        'bf16 SDPA (speed-up)', value=layer['sdpa_bf16'] / layer['fused_bf16'],
+                        op=None, target=None))
                 ratios.append(dict(
                     name=f'{tag}: one layer\'s attention, oneDNN products alone (no softmax) '
                     '/ the whole oneDNN attention (time share)',
@@ -404,6 +415,10 @@ def main(argv=None):
                 print(f'  one layer\'s attention: torch SDPA {layer["sdpa"] * 1e3:.1f} ms, {fused}'
                       f'oneDNN blocked {layer["onednn"] * 1e3:.1f} ms (its products alone '
                       f'{layer["onednn_products"] * 1e3:.1f} ms)')
+                fused16 = (f', our fused kernel {layer["fused_bf16"] * 1e3:.1f} ms'
+                           if 'fused_bf16' in layer else '')
+                print(f'  one layer\'s attention in bf16: torch SDPA '
+                      f'{layer["sdpa_bf16"] * 1e3:.1f} ms{fused16}')
         if ('fp32' in args.dtypes) and ('bf16' in args.dtypes):
             r32, r16 = results[(arch, 'fp32')]['ours'], results[(arch, 'bf16')]['ours']
             print(f'  ours bf16 autocast vs ours fp32: {r32["time"] / r16["time"]:.2f}x '

@@ -32,8 +32,8 @@ def test_attention_ceiling_time(bench):
 def test_attention_layer_times_every_implementation(bench):
     from vmae2_mm.models.backbones.cpu_fused_attention import fused_attention_available
     times = bench.attention_layer_times(bench.ARCHS['small'], frames=2, size=64, repeats=1)
-    expected = {'sdpa', 'onednn', 'onednn_products'} | (
-        {'fused'} if fused_attention_available() else set())
+    expected = {'sdpa', 'onednn', 'onednn_products', 'sdpa_bf16'} | (
+        {'fused', 'fused_bf16'} if fused_attention_available() else set())
     assert set(times) == expected and all(t > 0 for t in times.values())
 
 
