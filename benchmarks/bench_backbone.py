@@ -322,8 +322,8 @@ def json_report(results: dict, args, peak32: float, peak16: float) -> dict:
                         op=None, target=None))
                 if 'fused_bf16' in layer:
                     ratios.append(dict(
-                        name=f'{tag}: one layer\'s attention in bf16, our fused kernel vs torch '
-                        'bf16 SDPA (speed-up)', value=layer['sdpa_bf16'] / layer['fused_bf16'],
+                        name=f'ViT-{arch[0].upper()}: one layer\'s attention in bf16, our fused '
+                        'kernel vs torch bf16 SDPA (speed-up)', value=layer['sdpa_bf16'] / layer['fused_bf16'],
                         op=None, target=None))
                 ratios.append(dict(
                     name=f'{tag}: one layer\'s attention, oneDNN products alone (no softmax) '
