@@ -70,9 +70,12 @@ def _load() -> bool:
         else:
             try:
                 torch.ops.load_library(spec.origin)
-                if torch.ops.vmae2_mm.cpu_fused_attention_supported():
+                ops = torch.ops.vmae2_mm
+                if not hasattr(ops, 'cpu_fused_attention_avx512_bf16_supported'):
+                    _STATE['reason'] = (f'{spec.origin} was built from older sources (rebuild: '
+                                        'pip install --no-build-isolation -e .)')
+                elif ops.cpu_fused_attention_supported():
                     _STATE['loaded'] = True
-                    ops = torch.ops.vmae2_mm
                     supported = dict(amx=ops.cpu_fused_attention_bf16_supported(),
                                      avx512_bf16=ops.cpu_fused_attention_avx512_bf16_supported())
                     _STATE['bf16'] = tuple(k for k in BF16_KERNELS if supported[k])
