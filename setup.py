@@ -1,7 +1,7 @@
 """vmae2_mm: VideoMAE V2 on the OpenMMLab video stack (mmaction2 1.2.0 / mmdet 3.3.0).
 
 The package has one optional compiled part, ``vmae2_mm._cpu_kernels`` (the fused fp32 CPU
-attention in ``vmae2_mm/csrc``). It is built against the installed torch, so torch must be
+attention in ``vmae2_mm/ops/cpu/csrc``). It is built against the installed torch, so torch must be
 importable at build time (``pip install --no-build-isolation``, as for mmcv); without torch or
 a C++ compiler the package installs without it and the backbone uses torch's SDPA instead.
 """
@@ -39,8 +39,8 @@ def cpu_kernel_build():
                       "torch's SDPA for fp32 CPU inference", file=sys.stderr)
 
     ext = CppExtension(
-        'vmae2_mm._cpu_kernels', ['vmae2_mm/csrc/cpu_fused_attention.cpp'],
-        depends=['vmae2_mm/csrc/avx512_math.h'],
+        'vmae2_mm._cpu_kernels', ['vmae2_mm/ops/cpu/csrc/cpu_fused_attention.cpp'],
+        depends=['vmae2_mm/ops/cpu/csrc/avx512_math.h'],
         # OpenMP: ATen's parallel_for runs its threads only in code compiled with it.
         # -fno-wrapv undoes Python's default -fwrapv, which keeps GCC from turning the
         # micro-kernels' index arithmetic into pointer increments (measured: 1.2x slower).

@@ -76,7 +76,8 @@ def profile_parts(fn, x) -> dict:
     attention's products are oneDNN linear calls too)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from vmae2_mm.models.backbones import cpu_attention, cpu_fused_attention
+    from vmae2_mm.ops.cpu import fused_attention as cpu_fused_attention
+    from vmae2_mm.ops.cpu import onednn_attention as cpu_attention
     scopes = {cpu_attention.PROFILER_SCOPE, cpu_fused_attention.PROFILER_SCOPE}
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn(x)
@@ -97,8 +98,8 @@ def attention_layer_times(arch: dict, frames: int, size: int, repeats: int = 5) 
     one's two products alone (``onednn_products``, no softmax: the floor of that approach); and
     in bf16, torch's SDPA (``sdpa_bf16``) and what our backbone runs under autocast
     (``fused_bf16``: the bf16 kernel, or the fp32 kernel on upcast q/k/v, where it is built)."""
-    from vmae2_mm.models.backbones.cpu_attention import QUERY_BLOCK, onednn_attention
-    from vmae2_mm.models.backbones.cpu_fused_attention import (fused_attention,
+    from vmae2_mm.ops.cpu.onednn_attention import QUERY_BLOCK, onednn_attention
+    from vmae2_mm.ops.cpu.fused_attention import (fused_attention,
                                                                fused_attention_available)
     n = (frames // 2) * (size // arch['patch_size'])**2
     heads, c = arch['num_heads'], arch['embed_dims']
@@ -162,10 +163,10 @@ def cpu_settings() -> dict:
     """What decides the figures: CPU vendor and model, AMX, and which attention ours runs in
     fp32 and in bf16."""
     import vmae2_mm  # noqa: F401
-    from vmae2_mm.models.backbones.cpu_fused_attention import (
+    from vmae2_mm.ops.cpu.fused_attention import (
         bf16_kernel, fused_attention_available, fused_attention_unavailable_reason)
-    from vmae2_mm.models.backbones.cpu_linear import onednn_preferred
-    from vmae2_mm.utils.cpu_info import cpu_field, cpu_flags, cpu_vendor
+    from vmae2_mm.ops.cpu.onednn_linear import onednn_preferred
+    from vmae2_mm.ops.cpu.cpu_info import cpu_field, cpu_flags, cpu_vendor
     return dict(cpu_vendor=cpu_vendor(), cpu_model=cpu_field('model name'),
                 amx_bf16='amx_bf16' in cpu_flags(),
                 fp32_attention='fused kernel' if fused_attention_available() else
@@ -199,7 +200,7 @@ def _build(impl: str, arch_name: str, frames: int, size: int, weights: str):
 
     import vmae2_mm  # noqa: F401
     from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
-    from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
+    from vmae2_mm.checkpoint.videomaev2 import load_backbone_checkpoint
     if impl.startswith('hf'):
         attn = 'sdpa' if impl == 'hf_sdpa' else 'eager'
         hf = transformers.VideoMAEModel(
@@ -207,8 +208,8 @@ def _build(impl: str, arch_name: str, frames: int, size: int, weights: str):
         hf.load_state_dict(torch.load(weights, weights_only=True))
         return lambda x: hf(pixel_values=x.permute(0, 2, 1, 3, 4)).last_hidden_state
     if impl == 'ours_sdpa':
-        from vmae2_mm.models.backbones.cpu_attention import set_onednn_attention
-        from vmae2_mm.models.backbones.cpu_fused_attention import set_fused_attention
+        from vmae2_mm.ops.cpu.onednn_attention import set_onednn_attention
+        from vmae2_mm.ops.cpu.fused_attention import set_fused_attention
         set_onednn_attention(False)
         set_fused_attention(False)
     ours = VideoMAEv2ViT(arch=ARCHS[arch_name], img_size=size, num_frames=frames,

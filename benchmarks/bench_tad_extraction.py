@@ -41,9 +41,9 @@ import torch.nn.functional as F
 
 import vmae2_mm  # noqa: F401
 from vmae2_mm.apis.feature_extraction import ClipFeatureExtractor
-from vmae2_mm.datasets.synthetic.thumos import generate_mini_thumos
+from vmae2_mm.testing.thumos import generate_mini_thumos
 from vmae2_mm.models.backbones import VideoMAEv2ViT
-from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
+from vmae2_mm.checkpoint.videomaev2 import load_backbone_checkpoint
 
 # this directory is on sys.path when the script runs (python benchmarks/bench_*.py)
 from bench_backbone import hf_config  # isort: skip

@@ -46,7 +46,7 @@ def motion_clips(tmp_path_factory):
 
     Returns the dataset directory (``train.txt``, ``val.txt``, ``videos/``).
     """
-    from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+    from vmae2_mm.testing.recognition import generate_motion_dataset
     out = tmp_path_factory.mktemp('motion')
     generate_motion_dataset(str(out), num_classes=4, train_per_class=2, val_per_class=1,
                             num_frames=32, size=32, seed=123)

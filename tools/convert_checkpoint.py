@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from vmae2_mm.utils.checkpoint import (FORMATS, canonicalize, read_checkpoint,  # noqa: E402
+from vmae2_mm.checkpoint.videomaev2 import (FORMATS, canonicalize, read_checkpoint,  # noqa: E402
                                        to_recognizer_state_dict, unwrap_state_dict)
 
 

@@ -21,9 +21,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
 
 import vmae2_mm  # noqa: E402,F401  (registration, stack fixes)
-from vmae2_mm.utils.checkpoint import (load_recognizer_checkpoint,  # noqa: E402
+from vmae2_mm.checkpoint.videomaev2 import (load_recognizer_checkpoint,  # noqa: E402
                                        read_checkpoint)
-from vmae2_mm.utils.label_maps import read_class_list  # noqa: E402
+from vmae2_mm.checkpoint.label_maps import read_class_list  # noqa: E402
 
 
 def parse_args(argv=None):

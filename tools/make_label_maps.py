@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from vmae2_mm.utils.label_maps import DATA_DIR, build_label_map, read_class_list  # noqa: E402
+from vmae2_mm.checkpoint.label_maps import DATA_DIR, build_label_map, read_class_list  # noqa: E402
 
 
 def parse_args(argv=None):

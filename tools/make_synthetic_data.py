@@ -5,7 +5,7 @@
     python tools/make_synthetic_data.py thumos --out data/mini_thumos ...
     python tools/make_synthetic_data.py pretrain --out data/ramps ...
 
-Each task lives in ``vmae2_mm/datasets/synthetic/<task>.py`` with ``add_arguments`` and ``run``.
+Each task lives in ``vmae2_mm/testing/<task>.py`` with ``add_arguments`` and ``run``.
 """
 import argparse
 import importlib
@@ -26,12 +26,12 @@ def main(argv=None):
         p = sub.add_parser(task, help=help_text)
         p.add_argument('--out', required=True, help='output directory')
         try:
-            module = importlib.import_module(f'vmae2_mm.datasets.synthetic.{task}')
+            module = importlib.import_module(f'vmae2_mm.testing.{task}')
         except ModuleNotFoundError:
             continue
         module.add_arguments(p)
     args = parser.parse_args(argv)
-    module = importlib.import_module(f'vmae2_mm.datasets.synthetic.{args.task}')
+    module = importlib.import_module(f'vmae2_mm.testing.{args.task}')
     return module.run(args)
 
 

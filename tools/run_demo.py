@@ -15,6 +15,16 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+def load_tool(relative_path):
+    """Import a helper script under ``tools/`` by its path (tools are not a package)."""
+    import importlib.util
+    path = osp.join(ROOT, 'tools', relative_path)
+    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run(args, log_file):
     """Run ``python ARGS`` from the repository root, teeing the output into ``log_file``."""
     with open(log_file, 'w') as log:
@@ -157,7 +167,7 @@ def stage_ava(work_dir):
 
     from mmengine.registry import init_default_scope
 
-    from vmae2_mm.evaluation import random_score_map
+    random_score_map = load_tool('analysis/ava_random_baseline.py').random_score_map
     data = osp.join(work_dir, 'data', 'mini_ava')
     ann = osp.join(data, 'annotations')
     if not osp.exists(osp.join(data, 'meta.json')):

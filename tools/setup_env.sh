@@ -4,7 +4,7 @@
 #   bash tools/setup_env.sh            # -> .venv (override with VMAE2_VENV=/path)
 #
 # Idempotent: it does nothing when the environment already matches requirements/*.txt, setup.py
-# and the compiled kernels' sources (vmae2_mm/csrc).
+# and the compiled kernels' sources (vmae2_mm/ops/cpu/csrc).
 # mmcv 2.1.0 with compiled ops has no PyPI wheel: pip uses one from PIP_FIND_LINKS when it finds a
 # matching wheel there, and otherwise builds it from source (about 15 min on 2 cores).
 set -euo pipefail
@@ -14,7 +14,7 @@ python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null || python=python3
 
 stamp="$venv/.vmae2-env-stamp"
-want=$(cat "$root"/requirements/*.txt "$root/setup.py" "$root"/vmae2_mm/csrc/* | sha256sum | cut -d' ' -f1)
+want=$(cat "$root"/requirements/*.txt "$root/setup.py" "$root"/vmae2_mm/ops/cpu/csrc/* | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
   exit 0
 fi

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.datasets.synthetic.ava import generate_mini_ava
+from vmae2_mm.testing.ava import generate_mini_ava
 from tests.conftest import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -51,7 +51,7 @@ def random_score_map(data, seeds=5):
     """mAP of uniformly random class scores on the val proposals the detector is tested on
     (same dataset thresholding, same metric), averaged over seeds."""
     from mmengine.registry import init_default_scope
-    from vmae2_mm.evaluation import random_score_map as chance_map
+    chance_map = load_script('tools/analysis/ava_random_baseline.py').random_score_map
     init_default_scope('mmaction')
     return chance_map(data['val_ann'], data['val_exclude'], data['label_file'],
                       data['val_proposals'], timestamp_start=data['timestamp_start'],

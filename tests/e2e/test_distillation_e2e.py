@@ -54,7 +54,7 @@ def top1(text):
 
 @pytest.mark.e2e
 def test_distil_tiny_teacher_into_student_and_test_it_as_recognizer(tmp_path):
-    from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+    from vmae2_mm.testing.recognition import generate_motion_dataset
     data = str(tmp_path / 'motion')
     generate_motion_dataset(data, num_classes=4, train_per_class=16, val_per_class=4,
                             num_frames=32, size=32, speed=1.0, seed=0)

@@ -130,7 +130,7 @@ def _env(**extra):
 @pytest.fixture(scope='module')
 def motion64(tmp_path_factory):
     """64 training clips (4 classes): 8 iterations of a global batch of 8."""
-    from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+    from vmae2_mm.testing.recognition import generate_motion_dataset
     out = tmp_path_factory.mktemp('motion_dist')
     generate_motion_dataset(str(out), num_classes=4, train_per_class=16, val_per_class=1,
                             num_frames=32, size=32, seed=3)

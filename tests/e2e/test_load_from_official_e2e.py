@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+from vmae2_mm.testing.recognition import generate_motion_dataset
 from tests.conftest import load_script
 
 recipe_e2e = load_script('tests/e2e/test_recognition_recipe_e2e.py')

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from tests.conftest import run_python
-from vmae2_mm.datasets.synthetic.pretrain import generate_ramp_dataset
+from vmae2_mm.testing.pretrain import generate_ramp_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PT_CONFIG = osp.join(ROOT, 'configs', 'pretrain', 'videomaev2',

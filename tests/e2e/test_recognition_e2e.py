@@ -36,7 +36,7 @@ def write_tiny_config(tmp_path, data_dir, epochs, val_interval=5, ckpt_interval=
 
 @pytest.fixture(scope='module')
 def motion_dataset(tmp_path_factory):
-    from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+    from vmae2_mm.testing.recognition import generate_motion_dataset
     out = tmp_path_factory.mktemp('motion_e2e')
     generate_motion_dataset(str(out), num_classes=4, train_per_class=48, val_per_class=16,
                             num_frames=32, size=32, speed=1.0, seed=0)

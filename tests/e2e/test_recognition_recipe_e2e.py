@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+from vmae2_mm.testing.recognition import generate_motion_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'recognition', 'videomaev2',

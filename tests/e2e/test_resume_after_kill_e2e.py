@@ -144,7 +144,7 @@ def assert_state_equal(a, b, where):
 @pytest.mark.parametrize('case', ['pretrain', 'recognition'])
 def test_resume_after_sigkill_matches_uninterrupted_run(case, tmp_path, request):
     if case == 'pretrain':
-        from vmae2_mm.datasets.synthetic.pretrain import generate_ramp_dataset
+        from vmae2_mm.testing.pretrain import generate_ramp_dataset
         data = str(tmp_path / 'ramps')
         generate_ramp_dataset(data, num_classes=4, train_per_class=3, val_per_class=1,
                               num_frames=20, size=64, seed=0)

@@ -63,7 +63,7 @@ def zscore_features(feat_dir, ann_file):
 
 
 def test_actionformer_on_extracted_mini_thumos_features(tmp_path, repo_root):
-    from vmae2_mm.datasets.synthetic.thumos import generate_mini_thumos
+    from vmae2_mm.testing.thumos import generate_mini_thumos
     from vmae2_mm.models.backbones import VideoMAEv2ViT
     data = generate_mini_thumos(str(tmp_path / 'data'), num_val=24, num_test=8, num_classes=4,
                                 size=32, fps=10.0, min_duration=20.0, max_duration=40.0,

@@ -16,7 +16,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS
 from mmengine.runner import Runner
 from mmaction.registry import MODELS
-from vmae2_mm.datasets.synthetic.ava import generate_mini_ava
+from vmae2_mm.testing.ava import generate_mini_ava
 from vmae2_mm.models.backbones.vit_videomaev2 import ARCH_SETTINGS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+from vmae2_mm.testing.recognition import generate_motion_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # distributed/ holds FSDP/DeepSpeed variants of these recipes for FlexibleRunner; they are

@@ -381,7 +381,7 @@ def build_extractor_from_config(cfg, checkpoint: Optional[str], overrides: Optio
     Args:
         cfg (mmengine.Config | dict): The config.
         checkpoint (str, optional): Backbone weights (official K710 fine-tuned layout or any
-            layout :func:`vmae2_mm.utils.load_backbone_checkpoint` reads); loaded strictly
+            layout :func:`vmae2_mm.checkpoint.load_backbone_checkpoint` reads); loaded strictly
             except for dropped head/decoder keys. None keeps random weights (tests only).
         overrides (dict, optional): Settings overriding ``feature_extraction``.
         device (str): Defaults to 'cpu'.
@@ -395,7 +395,7 @@ def build_extractor_from_config(cfg, checkpoint: Optional[str], overrides: Optio
     from mmaction.registry import MODELS
 
     import vmae2_mm  # noqa: F401  (registers VideoMAEv2ViT)
-    from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
+    from vmae2_mm.checkpoint.videomaev2 import load_backbone_checkpoint
 
     model_cfg = cfg.get('model') if hasattr(cfg, 'get') else None
     if not model_cfg:

@@ -20,7 +20,7 @@ from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from .tad_time import default_offset_frames
+from vmae2_mm.utils.tad_time import default_offset_frames
 
 MISSING_FEATURE_POLICIES = ('error', 'skip')
 

@@ -30,7 +30,7 @@ def test_attention_ceiling_time(bench):
 
 
 def test_attention_layer_times_every_implementation(bench):
-    from vmae2_mm.models.backbones.cpu_fused_attention import fused_attention_available
+    from vmae2_mm.ops.cpu.fused_attention import fused_attention_available
     times = bench.attention_layer_times(bench.ARCHS['small'], frames=2, size=64, repeats=1)
     expected = {'sdpa', 'onednn', 'onednn_products', 'sdpa_bf16'} | (
         {'fused', 'fused_bf16'} if fused_attention_available() else set())
@@ -43,7 +43,8 @@ def test_profile_counts_our_attention_as_attention(bench, path):
     linear calls and must not count as linear layers."""
     import torch
 
-    from vmae2_mm.models.backbones import cpu_fused_attention, cpu_linear
+    from vmae2_mm.ops.cpu import fused_attention as cpu_fused_attention
+    from vmae2_mm.ops.cpu import onednn_linear as cpu_linear
     from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
     if path == 'onednn' and not cpu_linear._AVAILABLE:
         pytest.skip('torch built without oneDNN')

@@ -10,7 +10,7 @@ import pytest
 import vmae2_mm  # noqa: F401
 from mmengine.registry import init_default_scope
 from vmae2_mm.datasets import AVADatasetChecked, AVAKineticsDatasetChecked, BadAVASampleError
-from vmae2_mm.datasets.synthetic.ava import ACTIONS, generate_mini_ava
+from vmae2_mm.testing.ava import ACTIONS, generate_mini_ava
 from vmae2_mm.evaluation.ava_metric import read_labelmap
 
 PIPELINE = [

@@ -11,7 +11,7 @@ import vmae2_mm  # noqa: F401
 from mmaction.registry import DATASETS
 from mmengine.dataset import COLLATE_FUNCTIONS
 from mmengine.logging import MMLogger
-from vmae2_mm.datasets.synthetic.recognition import render_motion_clip, write_mp4
+from vmae2_mm.testing.recognition import render_motion_clip, write_mp4
 
 GRID = (4, 2, 2)
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vmae2_mm.datasets.synthetic.thumos import generate_mini_thumos
+from vmae2_mm.testing.thumos import generate_mini_thumos
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vmae2_mm.datasets.tad_time import default_offset_frames, grid_to_seconds, seconds_to_grid
+from vmae2_mm.utils.tad_time import default_offset_frames, grid_to_seconds, seconds_to_grid
 
 
 def test_thumos_example_by_hand():

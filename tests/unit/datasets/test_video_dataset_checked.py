@@ -6,7 +6,7 @@ import torch
 
 import vmae2_mm  # noqa: F401
 from vmae2_mm.datasets import BadVideoError, VideoDatasetChecked
-from vmae2_mm.datasets.synthetic.recognition import render_motion_clip, write_mp4
+from vmae2_mm.testing.recognition import render_motion_clip, write_mp4
 
 PIPELINE = [
     dict(type='DecordInit'),

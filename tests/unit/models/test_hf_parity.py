@@ -10,7 +10,7 @@ from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.utils.checkpoint import load_backbone_checkpoint, load_recognizer_checkpoint
+from vmae2_mm.checkpoint.videomaev2 import load_backbone_checkpoint, load_recognizer_checkpoint
 
 transformers = pytest.importorskip('transformers')
 

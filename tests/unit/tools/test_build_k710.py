@@ -1,10 +1,13 @@
-"""tools/build_k710.py on generated Kinetics-layout CSVs: union, dedup, val cleanup, classes."""
+"""tools/data/build_k710.py on generated Kinetics-layout CSVs: union, dedup, val cleanup, classes."""
 import json
 import runpy
 
 import pytest
 
-from vmae2_mm.datasets.k710 import build_k710, normalize_class_name
+from tests.conftest import load_script
+
+_tool = load_script('tools/data/build_k710.py')
+build_k710, normalize_class_name = _tool.build_k710, _tool.normalize_class_name
 
 HEADER = 'label,youtube_id,time_start,time_end,split'
 
@@ -58,7 +61,7 @@ def test_cli_writes_lists_classes_and_label_maps(csvs, tmp_path, repo_root):
     aliases = tmp_path / 'aliases.json'
     aliases.write_text(json.dumps({'Dying_Hair': 'dyeing hair', 'tying tie': 'tying necktie'}))
     out = tmp_path / 'k710'
-    tool = runpy.run_path(str(repo_root / 'tools' / 'build_k710.py'), run_name='build_k710')
+    tool = runpy.run_path(str(repo_root / 'tools' / 'data' / 'build_k710.py'), run_name='build_k710')
     tool['main'](['--k400', *csvs['k400'], '--k600', *csvs['k600'], '--k700', *csvs['k700'],
                   '--out', str(out), '--aliases', str(aliases), '--path-template',
                   '{split}/{label_dir}/{youtube_id}_{time_start:06d}.mp4'])

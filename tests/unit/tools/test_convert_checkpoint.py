@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.utils.label_maps import load_label_map
+from vmae2_mm.checkpoint.label_maps import load_label_map
 from tests.conftest import load_script
 
 transformers = pytest.importorskip('transformers')

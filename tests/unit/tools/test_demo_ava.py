@@ -10,7 +10,7 @@ import torch
 import vmae2_mm  # noqa: F401
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from vmae2_mm.datasets.synthetic.ava import generate_mini_ava
+from vmae2_mm.testing.ava import generate_mini_ava
 from tests.conftest import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.datasets.synthetic.recognition import generate_motion_dataset
+from vmae2_mm.testing.recognition import generate_motion_dataset
 from tests.conftest import load_script
 
 transformers = pytest.importorskip('transformers')

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 import vmae2_mm  # noqa: F401
 from vmae2_mm.apis.feature_extraction import atomic_save_npy, build_extractor_from_config
-from vmae2_mm.datasets.synthetic.recognition import write_mp4
-from vmae2_mm.datasets.synthetic.thumos import generate_mini_thumos
+from vmae2_mm.testing.recognition import write_mp4
+from vmae2_mm.testing.thumos import generate_mini_thumos
 from vmae2_mm.models.backbones import VideoMAEv2ViT
 from tests.conftest import load_script
 
@@ -167,7 +167,7 @@ def test_chain_extract_dataset_metric(setup, tmp_path):
     from mmaction.registry import DATASETS
     from mmengine.registry import init_default_scope
 
-    from vmae2_mm.datasets.tad_time import grid_to_seconds
+    from vmae2_mm.utils.tad_time import grid_to_seconds
     from vmae2_mm.evaluation.tad_metric import TADmAPMetric
     init_default_scope('mmaction')
     out = tmp_path / 'feats'

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.utils.actionformer_checkpoint import (load_actionformer_checkpoint,
+from vmae2_mm.checkpoint.actionformer import (load_actionformer_checkpoint,
                                                     official_to_ours, ours_to_official)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'models' / 'localizers'))
@@ -84,7 +84,7 @@ def test_mismatches_are_reported_clearly(tmp_path):
 
 def test_convert_official_checkpoint_for_runner(tmp_path):
     from mmengine.runner import load_checkpoint
-    from vmae2_mm.utils.actionformer_checkpoint import convert_official_checkpoint
+    from vmae2_mm.checkpoint.actionformer import convert_official_checkpoint
     src = _build(0)
     path = tmp_path / 'official.pth.tar'
     torch.save({'state_dict_ema': {'module.' + k: v

@@ -9,11 +9,11 @@ from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.models.backbones.vit_layers import resize_pos_table, sinusoid_table
-from vmae2_mm.utils.checkpoint import (canonicalize, convert_head, detect_format,
+from vmae2_mm.utils.pos_embed import resize_pos_table, sinusoid_table
+from vmae2_mm.checkpoint.videomaev2 import (canonicalize, convert_head, detect_format,
                                        load_backbone_checkpoint, load_recognizer_checkpoint,
                                        to_backbone_keys)
-from vmae2_mm.utils.label_maps import DATA_DIR, build_label_map, load_label_map, read_class_list
+from vmae2_mm.checkpoint.label_maps import DATA_DIR, build_label_map, load_label_map, read_class_list
 
 ARCH = dict(embed_dims=48, depth=2, num_heads=3, mlp_hidden_dims=96)
 

@@ -13,7 +13,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model, load_checkpoin
 
 import vmae2_mm  # noqa: F401
 from vmae2_mm.engine.hooks import ForeignCheckpointHook
-from vmae2_mm.utils.foreign_checkpoint import (install_foreign_checkpoint_hook,
+from vmae2_mm.checkpoint.foreign import (install_foreign_checkpoint_hook,
                                                resolve_label_map)
 
 ARCH = dict(embed_dims=64, depth=2, num_heads=2, mlp_hidden_dims=128)

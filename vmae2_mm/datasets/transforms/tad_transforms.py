@@ -6,7 +6,7 @@ A pipeline for THUMOS14 training is::
 
 and for FineAction ``LoadTADFeatures -> ResizeTADFeatures(seq_len=192) ->
 [DropOutsideTADSegments] -> PackTADInputs``. Segments live in ``results['gt_segments']`` on the
-feature grid (level-0 index, see :mod:`vmae2_mm.datasets.tad_time`) from loading on; the
+feature grid (level-0 index, see :mod:`vmae2_mm.utils.tad_time`) from loading on; the
 seconds in ``gt_segments_seconds`` are kept so that a change of grid (resizing) re-derives them.
 mmaction2's localisation transforms (``LoadLocalizationFeature``, ``GenerateLocalizationLabels``)
 serve BSN/BMN's fixed 100-step ActivityNet CSVs and have none of this.
@@ -22,7 +22,7 @@ from mmaction.structures import ActionDataSample
 from mmcv.transforms import BaseTransform
 from mmengine.structures import InstanceData
 
-from ..tad_time import seconds_to_grid
+from vmae2_mm.utils.tad_time import seconds_to_grid
 
 
 def _update_grid_segments(results: dict) -> None:

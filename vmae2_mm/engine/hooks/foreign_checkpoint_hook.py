@@ -1,7 +1,7 @@
 """Runner hook: ``load_from`` accepts official, HF and mmaction2 VideoMAE checkpoint files.
 
 mmengine calls ``before_run`` before it loads ``load_from``, so installing the state-dict
-pre-hook of :func:`vmae2_mm.utils.foreign_checkpoint.install_foreign_checkpoint_hook` there
+pre-hook of :func:`vmae2_mm.checkpoint.foreign.install_foreign_checkpoint_hook` there
 makes a released fine-tuned checkpoint (``model``-nested ``blocks.*`` + ``head.*``, HF,
 mmaction2) load with its classifier, e.g. ``load_from='vit_b_k710_dl_from_giant.pth'`` into a
 K400 recognizer (head rows selected by ``label_map``, ``'k710to400'`` chosen automatically for
@@ -13,7 +13,7 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from vmae2_mm.utils.foreign_checkpoint import install_foreign_checkpoint_hook
+from vmae2_mm.checkpoint.foreign import install_foreign_checkpoint_hook
 
 
 @HOOKS.register_module()

@@ -7,8 +7,9 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from .vit_layers import (ATTN_IMPLS, Block, CubeEmbed, drop_path_rates, init_official_vit,
-                         resize_pos_table, run_blocks, sinusoid_table)
+from vmae2_mm.utils.pos_embed import resize_pos_table, sinusoid_table
+
+from .vit_layers import ATTN_IMPLS, Block, CubeEmbed, drop_path_rates, init_official_vit, run_blocks
 
 #: Released VideoMAE V2 sizes (OpenGVLab/VideoMAEv2 ``modeling_finetune.py``).
 ARCH_SETTINGS: Dict[str, dict] = {
@@ -86,7 +87,7 @@ class VideoMAEv2ViT(BaseModule):
         with_cp (bool): Activation checkpointing per block. Defaults to False.
         attn_impl (str): ``'sdpa'`` or ``'manual'``. Defaults to ``'sdpa'``.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` loads any
-            supported checkpoint layout through :func:`vmae2_mm.utils.load_backbone_checkpoint`.
+            supported checkpoint layout through :func:`vmae2_mm.checkpoint.load_backbone_checkpoint`.
     """
 
     def __init__(self,
@@ -189,7 +190,7 @@ class VideoMAEv2ViT(BaseModule):
         ``encoder.``), HF or mmaction2 layouts, so Pretrained goes through our loader.
         """
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
+            from vmae2_mm.checkpoint.videomaev2 import load_backbone_checkpoint
             load_backbone_checkpoint(self, self.init_cfg['checkpoint'],
                                      logger=MMLogger.get_current_instance())
             self._is_init = True

@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from vmae2_mm.utils.checkpoint import strip_prefixes, unwrap_state_dict
+from vmae2_mm.checkpoint.videomaev2 import strip_prefixes, unwrap_state_dict
 
 
 def to_recognizer_keys(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:

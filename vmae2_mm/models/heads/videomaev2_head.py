@@ -58,9 +58,9 @@ class VideoMAEv2Head(TimeSformerHead):
     def _load_pretrained_head(self, filename: str, label_map=None) -> None:
         from mmengine.logging import MMLogger
 
-        from vmae2_mm.utils.checkpoint import (canonicalize, convert_head, read_checkpoint,
+        from vmae2_mm.checkpoint.videomaev2 import (canonicalize, convert_head, read_checkpoint,
                                                unwrap_state_dict)
-        from vmae2_mm.utils.foreign_checkpoint import resolve_label_map
+        from vmae2_mm.checkpoint.foreign import resolve_label_map
         try:
             c = canonicalize(unwrap_state_dict(read_checkpoint(filename)))
         except (KeyError, ValueError, TypeError) as e:

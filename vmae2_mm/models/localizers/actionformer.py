@@ -6,7 +6,7 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from ...datasets.tad_time import default_offset_frames, grid_to_seconds
+from vmae2_mm.utils.tad_time import default_offset_frames, grid_to_seconds
 
 
 @MODELS.register_module()
@@ -57,7 +57,7 @@ class ActionFormer(BaseModel):
             if cfg.get('type') != 'Pretrained' or 'checkpoint' not in cfg:
                 raise ValueError("ActionFormer init_cfg must be dict(type='Pretrained', "
                                  f'checkpoint=PATH), got {cfg}')
-            from ...utils.actionformer_checkpoint import load_actionformer_checkpoint
+            from ...checkpoint.actionformer import load_actionformer_checkpoint
             load_actionformer_checkpoint(self, cfg['checkpoint'])
 
     def _features(self, inputs: Tensor, masks: Optional[Tensor]):

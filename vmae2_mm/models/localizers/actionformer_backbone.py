@@ -6,9 +6,9 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..backbones.vit_layers import sinusoid_table
-from .blocks import ChannelLayerNorm, ConvTransformerBlock, MaskedConv1D
+from vmae2_mm.utils.pos_embed import sinusoid_table
 
+from .blocks import ChannelLayerNorm, ConvTransformerBlock, MaskedConv1D
 
 @MODELS.register_module()
 class ActionFormerBackbone(BaseModule):

@@ -8,7 +8,7 @@ Parameter names follow the official ``happyharrycn/actionformer_release`` module
 attention (``query_conv.conv``, ``query_norm``, ``query``, ``key``, ``value``, ``proj``) so that
 checkpoints map with few renames; the transformer block uses ``norm1/norm2`` and
 ``mlp.fc1/fc2`` (official ``ln1/ln2`` and ``mlp.0/mlp.3``, see
-``vmae2_mm/utils/actionformer_checkpoint.py``).
+``vmae2_mm/checkpoint/actionformer.py``).
 
 Nothing in mmcv/mmengine covers masked [B, C, T] sequences (mmcv's LN normalises the last dim,
 its convs know no masks), hence these small modules; stochastic depth reuses mmcv's DropPath.

@@ -10,7 +10,9 @@ from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from ..backbones.vit_layers import init_official_vit, run_blocks, sinusoid_table
+from vmae2_mm.utils.pos_embed import sinusoid_table
+
+from ..backbones.vit_layers import init_official_vit, run_blocks
 from ..backbones.vit_videomaev2 import VideoMAEv2ViT
 from .decoder import VideoMAEv2Decoder, decoder_settings
 from .targets import cube_view, gather_cubes, masked_mse, normalize_cubes
@@ -130,7 +132,7 @@ class VideoMAEv2Pretrainer(BaseModel):
         (mmengine's loader cannot read ``model``/``module`` nesting or HF names); otherwise keep
         the official init done at construction."""
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            from vmae2_mm.utils.pretrain_checkpoint import load_pretrain_checkpoint
+            from vmae2_mm.checkpoint.pretrain import load_pretrain_checkpoint
             load_pretrain_checkpoint(self, self.init_cfg['checkpoint'],
                                      strict=self.init_cfg.get('strict', True),
                                      logger=MMLogger.get_current_instance())

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 import vmae2_mm  # noqa: F401
-from vmae2_mm.models.backbones import cpu_fused_attention, cpu_linear
+from vmae2_mm.ops.cpu import fused_attention as cpu_fused_attention
+from vmae2_mm.ops.cpu import onednn_linear as cpu_linear
 from vmae2_mm.models.backbones.vit_layers import residual_add
 from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
 

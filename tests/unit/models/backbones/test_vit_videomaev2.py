@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vmae2_mm.models.backbones import ARCH_SETTINGS, VideoMAEv2ViT
-from vmae2_mm.models.backbones.vit_layers import resize_pos_table, sinusoid_table
+from vmae2_mm.utils.pos_embed import resize_pos_table, sinusoid_table
 
 # (patch, dims, depth, heads, mlp hidden, params without head) of the released models
 RELEASED = {

@@ -5,8 +5,8 @@ import torch
 import vmae2_mm  # noqa: F401
 from vmae2_mm.models.backbones import VideoMAEv2ViT
 from vmae2_mm.models.pretrainers import VideoMAEv2Pretrainer
-from vmae2_mm.utils.checkpoint import load_backbone_checkpoint
-from vmae2_mm.utils.pretrain_checkpoint import (hf_to_official_pretrain,
+from vmae2_mm.checkpoint.videomaev2 import load_backbone_checkpoint
+from vmae2_mm.checkpoint.pretrain import (hf_to_official_pretrain,
                                                 official_to_hf_pretrain, to_pretrainer_keys)
 
 ENC = dict(arch=dict(embed_dims=64, depth=2, num_heads=2), img_size=32, num_frames=4)

@@ -8,7 +8,7 @@ from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from vmae2_mm.datasets.transforms.masking import RunningCellMasking, TubeMasking
 from vmae2_mm.models.pretrainers import VideoMAEv2Pretrainer, patchify, pixel_targets
-from vmae2_mm.utils.pretrain_checkpoint import official_to_hf_pretrain
+from vmae2_mm.checkpoint.pretrain import official_to_hf_pretrain
 
 TINY = dict(encoder=dict(arch=dict(embed_dims=64, depth=2, num_heads=2), img_size=64,
                          num_frames=4),

@@ -15,7 +15,7 @@ from typing import Dict, Optional, Sequence, Union
 
 from torch import Tensor, nn
 
-from .checkpoint import (NESTING_KEYS, _apply_pos_embed, canonicalize, detect_format,
+from .videomaev2 import (NESTING_KEYS, _apply_pos_embed, canonicalize, detect_format,
                          strip_prefixes, to_recognizer_state_dict)
 
 LabelMap = Union[str, Sequence[int], None]
@@ -109,8 +109,9 @@ def install_foreign_checkpoint_hook(model: nn.Module, label_map: LabelMap = None
     Installs once per model; returns False (and does nothing) for models that are not a
     ``VideoMAEv2ViT`` recognizer with a ``cls_head.fc_cls``.
     """
-    from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
-    if not (isinstance(getattr(model, 'backbone', None), VideoMAEv2ViT)
+    # Duck-typed (a VideoMAEv2ViT is the backbone with ``pos_embed_for``) so this package
+    # imports nothing from ``models/``.
+    if not (hasattr(getattr(model, 'backbone', None), 'pos_embed_for')
             and hasattr(getattr(model, 'cls_head', None), 'fc_cls')):
         return False
     if getattr(model, _HOOK_ATTR, None) is not None:

@@ -1,6 +1,6 @@
 """Fused CPU inference attention: ``softmax(q k^T / sqrt(D)) v`` in one compiled kernel.
 
-The kernels (``vmae2_mm/csrc/cpu_fused_attention.cpp``, built by ``setup.py`` into
+The kernels (``vmae2_mm/ops/cpu/csrc/cpu_fused_attention.cpp``, built by ``setup.py`` into
 ``vmae2_mm._cpu_kernels`` and registered as ``torch.ops.vmae2_mm.cpu_fused_attention``):
 
 * **fp32** (AVX-512): scores 48 queries against all keys with register-blocked products,
@@ -37,7 +37,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .cpu_linear import fp32_cpu_inference
+from .onednn_linear import fp32_cpu_inference
 
 #: profiler scope around :func:`fused_attention`
 PROFILER_SCOPE = 'vmae2_mm::cpu_fused_attention'

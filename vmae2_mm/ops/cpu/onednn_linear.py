@@ -7,7 +7,7 @@ same machine: measured on an AMD EPYC (AVX-512), a [1568, 768] x [768, 3072] lin
 with ``F.linear`` and 36 ms with oneDNN. On Intel CPUs it is the other way round: MKL runs at
 the peak, and in a ViT-S forward (Xeon with AVX-512, 2 threads) the 48 linears took 215 ms
 through MKL and 260 ms through oneDNN. So by default oneDNN is used where MKL is slow
-(:func:`~vmae2_mm.utils.cpu_info.mkl_has_fast_sgemm` is False). The result is the same product;
+(:func:`~vmae2_mm.ops.cpu.cpu_info.mkl_has_fast_sgemm` is False). The result is the same product;
 only the order of the fp32 accumulation differs (|diff| ~1e-6 relative).
 
 oneDNN's linear has no backward here, so it is used only when no gradient is recorded, on CPU,
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vmae2_mm.utils.cpu_info import mkl_has_fast_sgemm
+from vmae2_mm.ops.cpu.cpu_info import mkl_has_fast_sgemm
 
 _AVAILABLE = bool(torch.backends.mkldnn.is_available()
                   and hasattr(torch.ops.mkldnn, '_linear_pointwise'))
@@ -44,7 +44,7 @@ def fp32_cpu_inference(x: Tensor) -> bool:
 
 
 def onednn_preferred() -> bool:
-    """Whether the oneDNN paths (this linear, :mod:`.cpu_attention`) are on: forced, or by
+    """Whether the oneDNN paths (this linear, :mod:`.onednn_attention`) are on: forced, or by
     default where MKL's sgemm is slow."""
     return _AVAILABLE and (_MODE if _MODE is not None else not mkl_has_fast_sgemm())
 

@@ -28,6 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from vmae2_mm.utils.pos_embed import resize_pos_table, sinusoid_table
+
 NESTING_KEYS = ('state_dict', 'model', 'module')
 FORMATS = ('official', 'hf', 'mmaction2')
 #: Keys of the pre-training model that a backbone or recognizer never uses.
@@ -277,7 +279,6 @@ def canonicalize(state_dict: Dict[str, Tensor], fmt: str = 'auto') -> CanonicalC
 
 def is_sinusoid_table(table: Tensor, atol: float = SINUSOID_ATOL) -> bool:
     """True when ``table`` [1, N, C] equals the fixed 1-D sinusoid table for N tokens."""
-    from vmae2_mm.models.backbones.vit_layers import sinusoid_table
     if table.dim() != 3 or table.shape[0] != 1:
         return False
     ref = sinusoid_table(table.shape[1], table.shape[2])
@@ -323,7 +324,6 @@ def _shape_errors(sd: Dict[str, Tensor], own: Dict[str, Tensor], prefix: str = '
 
 def _apply_pos_embed(model: nn.Module, table: Tensor, logger: logging.Logger) -> str:
     """Copy a checkpoint's learnable position table into the backbone (resized to its grid)."""
-    from vmae2_mm.models.backbones.vit_layers import resize_pos_table
     if table.shape[-1] != model.embed_dims:
         raise ValueError(f'pos_embed: checkpoint {tuple(table.shape)} vs model width '
                          f'{model.embed_dims}')

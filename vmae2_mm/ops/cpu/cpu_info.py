@@ -1,5 +1,5 @@
 """What this CPU is (from ``/proc/cpuinfo``): the vendor decides which BLAS path is fast (see
-``cpu_linear``); the flags say which kernels can run (tests, benchmarks)."""
+``onednn_linear``); the flags say which kernels can run (tests, benchmarks)."""
 import functools
 import platform
 

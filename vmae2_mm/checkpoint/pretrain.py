@@ -5,7 +5,7 @@
 pre-training checkpoints (``{'model': sd}``, DeepSpeed ``{'module': sd}``, raw, ``_orig_mod.``
 from ``torch.compile``) load by unwrapping alone; HF checkpoints are renamed per the mapping in
 ``videomaev2.md`` section 3.6. Our own pretrainer checkpoints load into ``VideoMAEv2ViT`` through
-:func:`vmae2_mm.utils.checkpoint.load_backbone_checkpoint` (``encoder.`` stripped, ``encoder.norm``
+:func:`vmae2_mm.checkpoint.videomaev2.load_backbone_checkpoint` (``encoder.`` stripped, ``encoder.norm``
 dropped under mean pooling as officially).
 """
 import logging
@@ -16,7 +16,7 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import strip_prefixes, unwrap_state_dict
+from .videomaev2 import strip_prefixes, unwrap_state_dict
 
 # official sub-key of one block -> HF sub-key (qkv is split/concatenated separately)
 _BLOCK_TO_HF = OrderedDict([

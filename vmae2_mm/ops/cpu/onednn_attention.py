@@ -1,22 +1,22 @@
 """Self-attention for fp32 CPU inference with oneDNN products, one block of queries at a time.
 
-The fallback of :mod:`.cpu_fused_attention` (used when that kernel is not built or the CPU has
+The fallback of :mod:`.fused_attention` (used when that kernel is not built or the CPU has
 no AVX-512) on CPUs where MKL is slow. Why not ``F.scaled_dot_product_attention`` there: torch
 2.13's CPU flash-attention kernel computes ``q k^T`` and ``attn v`` through ``at::cpublas``, i.e.
 the BLAS the wheel was built with (MKL), which on AMD CPUs does not pick its AVX-512 kernels
-(see :mod:`.cpu_linear`). The same two products through oneDNN, which the wheel also ships,
+(see :mod:`.onednn_linear`). The same two products through oneDNN, which the wheel also ships,
 take about half the time. Measured on an AMD EPYC (2 threads, 1568 tokens, head dim 64, q/k/v
 as views of one ``qkv`` tensor as the backbone makes them, head merge included): one layer's
 attention runs 1.35x (ViT-S width) and 1.41x (ViT-B) faster than with SDPA; the whole ViT-S/B
 forward 1.19x / 1.21x. On Intel CPUs, where MKL is fast, SDPA is faster (17 vs 24 ms per ViT-S
-layer on a Xeon), so by default it is only used where :mod:`.cpu_linear` uses oneDNN.
+layer on a Xeon), so by default it is only used where :mod:`.onednn_linear` uses oneDNN.
 
 The math is the same: ``softmax(q k^T / sqrt(d)) v`` with the softmax over all keys of each query
 row in fp32. No online (flash-style) rescaling is needed, because one block's full score rows are
 small (256 x N floats: 1.6 MB at N = 1568). Results differ from SDPA only in fp32 summation order
 (~5e-7 here).
 
-Used only where :mod:`.cpu_linear` uses oneDNN (by default on CPUs where MKL is slow; no
+Used only where :mod:`.onednn_linear` uses oneDNN (by default on CPUs where MKL is slow; no
 gradient recorded, CPU, fp32, no autocast), for at least :data:`MIN_TOKENS` tokens and without
 attention dropout; everything else goes to SDPA.
 :func:`set_onednn_attention` switches it off (e.g. to compare against SDPA).
@@ -24,7 +24,7 @@ attention dropout; everything else goes to SDPA.
 import torch
 from torch import Tensor
 
-from .cpu_linear import onednn_linear_active
+from .onednn_linear import onednn_linear_active
 
 #: queries per oneDNN product; 128-392 measured within 10% of each other for N = 1568
 QUERY_BLOCK = 256

@@ -3,10 +3,12 @@ SDPA, to fp32 rounding, in the [B, N, C] layout, and the backbone only takes it 
 import pytest
 import torch
 
-from tests.unit.models.backbones.attention_cases import (assert_fp32_exact,
+from tests.unit.ops.cpu.attention_cases import (assert_fp32_exact,
                                                          check_backbone_dispatch, qkv_views)
-from vmae2_mm.models.backbones import cpu_attention, cpu_fused_attention, cpu_linear
-from vmae2_mm.utils.cpu_info import cpu_vendor, mkl_has_fast_sgemm
+from vmae2_mm.ops.cpu import fused_attention as cpu_fused_attention
+from vmae2_mm.ops.cpu import onednn_attention as cpu_attention
+from vmae2_mm.ops.cpu import onednn_linear as cpu_linear
+from vmae2_mm.ops.cpu.cpu_info import cpu_vendor, mkl_has_fast_sgemm
 
 needs_onednn = pytest.mark.skipif(not cpu_linear._AVAILABLE, reason='torch built without oneDNN')
 

@@ -4,7 +4,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .ava_metric import AVAFrameMAPMetric
+from vmae2_mm.evaluation.ava_metric import AVAFrameMAPMetric
 
 
 def random_score_map(ann_file: str, exclude_file: Optional[str], label_file: str,

@@ -4,12 +4,12 @@ ViT archs have, in the [B, N, C] layout, and the backbone takes it exactly where
 import pytest
 import torch
 
-from tests.unit.models.backbones.attention_cases import (assert_fp32_exact,
+from tests.unit.ops.cpu.attention_cases import (assert_fp32_exact,
                                                          check_backbone_dispatch, qkv_views,
                                                          reference_attention, sdpa_merged)
-from vmae2_mm.models.backbones import cpu_fused_attention as fused
+from vmae2_mm.ops.cpu import fused_attention as fused
 from vmae2_mm.models.backbones.vit_layers import Attention
-from vmae2_mm.utils.cpu_info import cpu_flags
+from vmae2_mm.ops.cpu.cpu_info import cpu_flags
 
 
 needs_kernel = pytest.mark.skipif(not fused.fused_attention_available(),

@@ -1,0 +1,1 @@
+"""Operators outside the model definitions (the CPU inference kernels and their dispatch)."""

@@ -1,0 +1,2 @@
+"""CPU inference paths: the compiled fused attention (``csrc/``), oneDNN attention and linears,
+and the CPU facts that choose between them. Imports nothing from ``vmae2_mm.models``."""
