@@ -13,6 +13,7 @@ import os.path as osp
 import vmae2_mm  # noqa: F401  (compat fixes + registration before any config is built)
 from mmengine.config import Config, DictAction
 from vmae2_mm.engine import build_runner, enable_amp, setup_distributed
+from vmae2_mm.models.detectors import check_ava_detector_cfg
 
 
 def parse_args(argv=None):
@@ -47,6 +48,7 @@ def build_config(args) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_ava_detector_cfg(cfg.model)  # a detector without mmcv ops fails here, with the cause
     setup_distributed(cfg, args.launcher)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vmae2_mm.ops.cpu import optimize_for_cpu_inference
+
 PREPROCESS_MODES = ('official', 'normalized')
 AMP_DTYPES = {None: None, 'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 VIDEO_EXTS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg', '.mpeg', '.flv')
@@ -89,6 +91,9 @@ class ClipFeatureExtractor:
             raise ValueError('feature extraction config: ' + '; '.join(errors))
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        if self.device.type == 'cpu':
+            # oneDNN linears where MKL is slow (an explicit, per-model choice; GPUs unaffected)
+            optimize_for_cpu_inference(self.model)
         self.clip_len = clip_len
         self.stride = stride
         self.img_size = img_size

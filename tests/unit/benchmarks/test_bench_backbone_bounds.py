@@ -51,18 +51,17 @@ def test_profile_counts_our_attention_as_attention(bench, path):
     if path == 'fused' and not cpu_fused_attention.fused_attention_available():
         pytest.skip(cpu_fused_attention.fused_attention_unavailable_reason())
     # 16 x 112^2 = 392 tokens: long enough for both kernels
+    from vmae2_mm.ops.cpu import optimize_for_cpu_inference
     model = VideoMAEv2ViT(arch=dict(bench.ARCHS['small'], depth=1), img_size=112, num_frames=16,
-                          pos_embed_grid_from=None, out_type='tokens').eval()
-    linear_mode = cpu_linear.set_onednn_linear(True if path == 'onednn' else None)
-    fused = cpu_fused_attention.set_fused_attention(path == 'fused')
-    try:
-        with torch.inference_mode():
-            x = torch.randn(1, 3, 16, 112, 112)
-            parts = bench.profile_parts(model, x)
-            model.blocks[0].attn.attn_impl = 'manual'  # same FLOPs, no attention scope
-            manual = bench.profile_parts(model, x)
-    finally:
-        cpu_linear.set_onednn_linear(linear_mode)
-        cpu_fused_attention.set_fused_attention(fused)
+                          out_type='tokens',
+                          attn_impl='cpu_fused' if path == 'fused' else 'onednn').eval()
+    if path == 'onednn':
+        optimize_for_cpu_inference(model, linears=True)
+    manual_model = VideoMAEv2ViT(arch=dict(bench.ARCHS['small'], depth=1), img_size=112,
+                                 num_frames=16, out_type='tokens', attn_impl='manual').eval()
+    with torch.inference_mode():
+        x = torch.randn(1, 3, 16, 112, 112)
+        parts = bench.profile_parts(model, x)
+        manual = bench.profile_parts(manual_model, x)  # same FLOPs, no attention scope
     assert parts['attention'] > 0 and parts['linear'] > 0
     assert manual['attention'] == 0

@@ -138,3 +138,36 @@ def test_hf_pretraining_encoder_and_v4_bias_names(tmp_path):
         assert any(k.startswith('decoder.') for k in report['dropped'])
         with torch.no_grad():
             assert (ours(x) - ref).abs().max().item() < TOL
+
+
+@pytest.mark.parametrize('base,frames,size', [
+    ('videomaev2_vit_base.py', 8, 112),
+    ('videomaev2_vit_base.py', 16, 160),
+    ('videomaev2_vit_giant.py', 64, 266),  # patch 14: 32 x 19 x 19 tokens, the ViT-g headline input
+])
+def test_shipped_config_defaults_match_hf(base, frames, size, tmp_path):
+    """The backbone exactly as the shipped model bases build it (no position-table option
+    given) matches HF at inputs other than 16x224: the default table is the native one.
+    Width and depth are shrunk (the table depends only on the token grid and the width)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs', '_base_', 'models')
+    cfg = Config.fromfile(osp.join(root, base)).model.backbone.to_dict()
+    assert 'pos_embed_grid_from' not in cfg
+    patch = 14 if cfg['arch'] == 'giant' else 16
+    arch = dict(embed_dims=32, depth=1, num_heads=1, mlp_hidden_dims=64, patch_size=patch)
+    cfg.update(arch=arch, num_frames=frames, img_size=size, out_type='tokens',
+               use_mean_pooling=False)
+    torch.manual_seed(0)
+    hf = transformers.VideoMAEModel(_hf_config(arch, frames, size, use_mean_pooling=False)).eval()
+    _perturb(hf)
+    torch.save(hf.state_dict(), tmp_path / 'hf.bin')
+    ours = MODELS.build(cfg).eval()
+    load_backbone_checkpoint(ours, str(tmp_path / 'hf.bin'))
+    x = torch.randn(1, 3, frames, size, size)
+    with torch.no_grad():
+        ref = hf(pixel_values=x.permute(0, 2, 1, 3, 4)).last_hidden_state
+        got = ours(x)
+    assert got.shape == ref.shape == (1, (frames // 2) * (size // patch)**2, 32)
+    assert (got - ref).abs().max().item() < TOL

@@ -14,11 +14,38 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
-from vmae2_mm.ops.cpu.fused_attention import fused_attention, fused_attention_active_for
+from vmae2_mm.ops.cpu.fused_attention import (fused_attention, fused_attention_active_for,
+                                              fused_attention_available,
+                                              fused_attention_unavailable_reason)
 from vmae2_mm.ops.cpu.onednn_attention import onednn_attention, onednn_attention_active
-from vmae2_mm.ops.cpu.onednn_linear import linear
+from vmae2_mm.ops.cpu.onednn_linear import onednn_available, onednn_preferred
 
-ATTN_IMPLS = ('sdpa', 'manual')
+#: ``attn_impl`` values; ``'auto'`` is resolved to one of the others when the model is built
+ATTN_IMPLS = ('auto', 'sdpa', 'manual', 'cpu_fused', 'onednn')
+
+
+def resolve_attn_impl(attn_impl: str) -> str:
+    """The attention backend a model built with ``attn_impl`` runs, decided once at build.
+
+    ``'auto'``: ``'cpu_fused'`` where our compiled kernel is built and runs on this CPU, else
+    ``'onednn'`` where oneDNN beats MKL here, else ``'sdpa'``. An explicit ``'cpu_fused'`` or
+    ``'onednn'`` that cannot run here is an error naming the reason. The CPU backends only
+    replace SDPA where they apply (CPU inference, no gradient, enough tokens; see
+    :class:`Attention`), so every choice also trains and runs on GPUs.
+    """
+    if attn_impl not in ATTN_IMPLS:
+        raise ValueError(f'attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}')
+    if attn_impl == 'auto':
+        if fused_attention_available():
+            return 'cpu_fused'
+        return 'onednn' if onednn_preferred() else 'sdpa'
+    if attn_impl == 'cpu_fused' and not fused_attention_available():
+        raise ValueError("attn_impl='cpu_fused' cannot run here: "
+                         f'{fused_attention_unavailable_reason()}')
+    if attn_impl == 'onednn' and not onednn_available():
+        raise ValueError("attn_impl='onednn' cannot run here: this torch build has no oneDNN "
+                         'linear (torch.ops.mkldnn._linear_pointwise)')
+    return attn_impl
 
 
 class CubeEmbed(nn.Module):
@@ -56,6 +83,36 @@ class CubeEmbed(nn.Module):
         # transposed channels-first layout and each LayerNorm copies it (~4% of a ViT-B forward)
         return self.proj(x).flatten(2).transpose(1, 2).contiguous()
 
+    def forward_visible(self, x: Tensor, visible: Tensor) -> Tensor:
+        """Embed only the ``visible`` cubes: x [B, C, T, H, W], visible [B, N] bool with the
+        same count per sample -> [B, N_visible, C'] in raster order.
+
+        A Conv3d whose stride equals its kernel is one linear map per cube, so the visible
+        cubes alone go through the same weights (at mask ratio 0.9 about 1/10 of the
+        embedding's time and memory); equal to ``forward(x)[visible]`` up to float rounding.
+        """
+        grid = self.grid(x)
+        b, n = visible.shape
+        if n != grid[0] * grid[1] * grid[2]:
+            raise ValueError(f'visible must be [B, N] with N = {grid[0] * grid[1] * grid[2]} '
+                             f'for inputs {tuple(x.shape)}, got {tuple(visible.shape)}')
+        idx = visible.reshape(b, *grid).nonzero(as_tuple=True)
+        cubes = cube_view(x, self.patch_size, self.tubelet_size)[idx].flatten(1)
+        # Conv3d weight [C', C, tubelet, p, p] -> rows in the cube's (tubelet, p, p, C) order
+        weight = self.proj.weight.permute(0, 2, 3, 4, 1).flatten(1)
+        return F.linear(cubes, weight, self.proj.bias).reshape(b, -1, weight.shape[0])
+
+
+def cube_view(videos: Tensor, patch_size: int, tubelet_size: int) -> Tensor:
+    """[B, C, T, H, W] -> view [B, T', H', W', tubelet, p, p, C] (no copy)."""
+    b, c, t, h, w = videos.shape
+    p, tub = patch_size, tubelet_size
+    if t % tub or h % p or w % p:
+        raise ValueError(f'videos of shape {tuple(videos.shape)} do not tile into {tub}x{p}x{p} '
+                         'cubes')
+    x = videos.reshape(b, c, t // tub, tub, h // p, p, w // p, p)
+    return x.permute(0, 2, 4, 6, 3, 5, 7, 1)
+
 
 class Attention(nn.Module):
     """Multi-head self-attention with a fused bias-free ``qkv`` and separate q/v biases.
@@ -68,23 +125,25 @@ class Attention(nn.Module):
         qkv_bias (bool): Create ``q_bias`` and ``v_bias``. Defaults to True.
         attn_drop (float): Dropout on attention weights. Defaults to 0.
         proj_drop (float): Dropout after the output projection. Defaults to 0.
-        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``, fused kernels; for
-            fp32 CPU inference our :func:`~vmae2_mm.ops.cpu.fused_attention.fused_attention` when it is
-            built, else :func:`~vmae2_mm.ops.cpu.onednn_attention.onednn_attention` where MKL is slow) or
-            ``'manual'`` (explicit softmax, the official formulation). Same semantics.
+        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``: flash / efficient
+            kernels on GPUs), ``'manual'`` (explicit softmax, the official formulation),
+            ``'cpu_fused'`` (our compiled kernel,
+            :func:`~vmae2_mm.ops.cpu.fused_attention.fused_attention`, for CPU inference where
+            it applies, SDPA elsewhere), ``'onednn'``
+            (:func:`~vmae2_mm.ops.cpu.onednn_attention.onednn_attention` likewise) or
+            ``'auto'`` (:func:`resolve_attn_impl`). Same semantics; kept resolved in
+            ``self.attn_impl``. Defaults to ``'auto'``.
     """
 
     def __init__(self, dims: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.,
-                 proj_drop: float = 0., attn_impl: str = 'sdpa') -> None:
+                 proj_drop: float = 0., attn_impl: str = 'auto') -> None:
         super().__init__()
         if dims % num_heads:
             raise ValueError(f'embed_dims {dims} must be divisible by num_heads {num_heads}')
-        if attn_impl not in ATTN_IMPLS:
-            raise ValueError(f'attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}')
         self.num_heads = num_heads
         self.head_dims = dims // num_heads
         self.scale = self.head_dims**-0.5
-        self.attn_impl = attn_impl
+        self.attn_impl = resolve_attn_impl(attn_impl)
         self.qkv = nn.Linear(dims, dims * 3, bias=False)
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(dims))
@@ -100,29 +159,30 @@ class Attention(nn.Module):
         """x: [B, N, C] -> [B, N, C]."""
         b, n, c = x.shape
         drop = self.attn_drop if self.training else 0.
-        fused = (self.attn_impl == 'sdpa' and not drop
-                 and fused_attention_active_for(x, self.num_heads))
-        bias = None
-        # The fused kernel adds q_bias and v_bias itself: that saves the [B*N, 3C] bias broadcast copy.
+        impl = self.attn_impl
+        fused = impl == 'cpu_fused' and not drop and fused_attention_active_for(x, self.num_heads)
+        qkv = self.qkv(x)
+        # The fused kernel adds q_bias and v_bias itself, as it copies q and v anyway.
         if self.q_bias is not None and not fused:
             bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        qkv = linear(x, self.qkv.weight, bias)
+            # out of place: hooks on ``self.qkv`` may keep its output; autocast: keep its dtype
+            qkv = qkv + bias.to(qkv.dtype)
         # (B, N, 3C) -> (3, B, heads, N, head_dims)
         q, k, v = qkv.reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
         if fused:
             x = fused_attention(q, k, v, self.scale, self.q_bias, self.v_bias)
-        elif self.attn_impl == 'sdpa' and not drop and onednn_attention_active(q):
+        elif impl == 'onednn' and not drop and onednn_attention_active(q):
             x = onednn_attention(q, k, v)
         else:
-            if self.attn_impl == 'sdpa':
-                x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
-            else:
+            if impl == 'manual':
                 attn = (q * self.scale) @ k.transpose(-2, -1)
                 attn = F.dropout(attn.softmax(dim=-1), drop)
                 x = attn @ v
+            else:
+                x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
             # (B, heads, N, head_dims) -> (B, N, C)
             x = x.transpose(1, 2).reshape(b, n, c)
-        return self.proj_drop(linear(x, self.proj.weight, self.proj.bias))
+        return self.proj_drop(self.proj(x))
 
 
 class Mlp(nn.Module):
@@ -137,13 +197,13 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, N, C] -> [B, N, C]."""
-        h = linear(x, self.fc1.weight, self.fc1.bias)
+        h = self.fc1(x)
         if h.requires_grad or not isinstance(self.act, nn.GELU):
             h = self.act(h)
         else:
             # inference: same exact-erf GELU, in place (saves a [B, N, hidden] buffer)
             h = torch.ops.aten.gelu_(h, approximate=self.act.approximate)
-        return self.drop(linear(h, self.fc2.weight, self.fc2.bias))
+        return self.drop(self.fc2(h))
 
 
 class Block(nn.Module):
@@ -162,13 +222,13 @@ class Block(nn.Module):
         drop_path (float): Stochastic depth rate of this block. Defaults to 0.
         init_values (float): Layer-scale init; 0 disables it. Defaults to 0.
         norm_cfg (dict): Norm layer config. Defaults to ``dict(type='LN', eps=1e-6)``.
-        attn_impl (str): See :class:`Attention`. Defaults to ``'sdpa'``.
+        attn_impl (str): See :class:`Attention`. Defaults to ``'auto'``.
     """
 
     def __init__(self, dims: int, num_heads: int, mlp_hidden_dims: int, qkv_bias: bool = True,
                  drop: float = 0., attn_drop: float = 0., drop_path: float = 0.,
                  init_values: float = 0., norm_cfg: Optional[dict] = None,
-                 attn_impl: str = 'sdpa') -> None:
+                 attn_impl: str = 'auto') -> None:
         super().__init__()
         norm_cfg = norm_cfg or dict(type='LN', eps=1e-6)
         self.norm1 = build_norm_layer(norm_cfg, dims)[1]
@@ -242,6 +302,6 @@ def drop_path_rates(rate: float, depth: int) -> list:
 
 
 __all__ = [
-    'CubeEmbed', 'Attention', 'Mlp', 'Block', 'run_blocks',
-    'residual_add', 'init_official_vit', 'drop_path_rates', 'ATTN_IMPLS'
+    'CubeEmbed', 'cube_view', 'Attention', 'Mlp', 'Block', 'run_blocks',
+    'residual_add', 'init_official_vit', 'drop_path_rates', 'ATTN_IMPLS', 'resolve_attn_impl'
 ]

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from vmae2_mm.utils.pos_embed import resize_pos_table, sinusoid_table
 
-from .vit_layers import ATTN_IMPLS, Block, CubeEmbed, drop_path_rates, init_official_vit, run_blocks
+from .vit_layers import (ATTN_IMPLS, Block, CubeEmbed, drop_path_rates, init_official_vit,
+                         resolve_attn_impl, run_blocks)
 
 #: Released VideoMAE V2 sizes (OpenGVLab/VideoMAEv2 ``modeling_finetune.py``).
 ARCH_SETTINGS: Dict[str, dict] = {
@@ -58,11 +59,12 @@ class VideoMAEv2ViT(BaseModule):
     activation checkpointing. Matches ``vit_{small,base,large,huge,giant}_patch*_224`` of
     OpenGVLab/VideoMAEv2 numerically.
 
-    The table is built for ``pos_embed_grid_from`` (num_frames, img_size) -- the pre-training
-    input 16x224 by default -- and resized to the actual token grid (bicubic in space, linear in
-    time) exactly as official fine-tuning does for other resolutions/frame counts; pass
-    ``pos_embed_grid_from=None`` to build it natively for the actual grid (as HF transformers
-    does). Inputs of another size than ``img_size`` (e.g. AVA frames) resize the table on the fly.
+    The table is built natively for the token grid of (``num_frames``, ``img_size``), as the
+    official model and HF transformers build it (official fine-tuning at 16x112 / 16x160 ends up
+    with exactly this table; ``videomaev2.md`` section 3.4). ``pos_embed_grid_from=(frames,
+    size)`` instead builds it for another grid and resizes it (bicubic in space, linear in
+    time), e.g. to keep the 16x224 pre-training table's geometry. Inputs of another size than
+    ``img_size`` (e.g. AVA frames) resize the table on the fly.
 
     Args:
         arch (str | dict): ``'small' | 'base' | 'large' | 'huge' | 'giant'`` or a custom dict
@@ -83,9 +85,11 @@ class VideoMAEv2ViT(BaseModule):
         out_type (str): ``'pooled'`` -> [B, C] (recognition), ``'tokens'`` -> [B, N, C],
             ``'featmap'`` -> [B, C, T', H', W'] (detection). Defaults to ``'pooled'``.
         pos_embed_grid_from (tuple | None): (num_frames, img_size) the sinusoid table is built
-            for. Defaults to (16, 224).
+            for and resized from; None: the model's own grid (native). Defaults to None.
         with_cp (bool): Activation checkpointing per block. Defaults to False.
-        attn_impl (str): ``'sdpa'`` or ``'manual'``. Defaults to ``'sdpa'``.
+        attn_impl (str): ``'auto' | 'sdpa' | 'manual' | 'cpu_fused' | 'onednn'``, resolved
+            once here (:func:`~.vit_layers.resolve_attn_impl`; the result is in
+            ``self.attn_impl``). Defaults to ``'auto'``.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...)`` loads any
             supported checkpoint layout through :func:`vmae2_mm.checkpoint.load_backbone_checkpoint`.
     """
@@ -104,9 +108,9 @@ class VideoMAEv2ViT(BaseModule):
                  norm_cfg: Optional[dict] = None,
                  use_mean_pooling: bool = True,
                  out_type: str = 'pooled',
-                 pos_embed_grid_from: Optional[Tuple[int, int]] = (16, 224),
+                 pos_embed_grid_from: Optional[Tuple[int, int]] = None,
                  with_cp: bool = False,
-                 attn_impl: str = 'sdpa',
+                 attn_impl: str = 'auto',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         settings = resolve_arch(arch)
@@ -125,6 +129,7 @@ class VideoMAEv2ViT(BaseModule):
         self.out_type = out_type
         self.with_cp = with_cp
         self.use_mean_pooling = use_mean_pooling
+        self.attn_impl = attn_impl = resolve_attn_impl(attn_impl)
 
         self.patch_embed = CubeEmbed(in_channels, self.embed_dims, p, tubelet_size)
         self.grid = (num_frames // tubelet_size, img_size // p, img_size // p)
@@ -214,21 +219,26 @@ class VideoMAEv2ViT(BaseModule):
         Args:
             x (Tensor): [B, C, T, H, W] video.
             enc_hidden (Tensor, optional): [B, N] bool, True = hidden from the encoder. Every
-                sample must hide the same number of tokens (tube masking guarantees it).
+                sample must hide the same number of tokens (tube masking guarantees it). Only
+                the visible cubes are embedded (:meth:`CubeEmbed.forward_visible`).
 
         Returns:
             Tensor: [B, N_visible, C] tokens in raster order (``norm`` applied; it is Identity
             under mean pooling).
         """
         grid = self.patch_embed.grid(x)
-        x = self.patch_embed(x)
-        x = x + self.pos_embed_for(grid).to(device=x.device, dtype=x.dtype)
-        if enc_hidden is not None:
-            b, n, c = x.shape
+        if enc_hidden is None:
+            x = self.patch_embed(x)
+            x = x + self.pos_embed_for(grid).to(device=x.device, dtype=x.dtype)
+        else:
+            b, n = x.shape[0], grid[0] * grid[1] * grid[2]
             if enc_hidden.shape != (b, n):
                 raise ValueError(f'enc_hidden must be [B, N] = {(b, n)}, got '
                                  f'{tuple(enc_hidden.shape)}')
-            x = x[~enc_hidden].reshape(b, -1, c)
+            visible = ~enc_hidden
+            x = self.patch_embed.forward_visible(x, visible)
+            pos = self.pos_embed_for(grid).to(device=x.device, dtype=x.dtype).expand(b, -1, -1)
+            x = x + pos[visible].reshape(b, -1, self.embed_dims)
         x = self.pos_drop(x)
         x = run_blocks(self.blocks, x, self.with_cp)
         return self.norm(x)

@@ -4,12 +4,14 @@ The AVA detector configs use mmdet's ``FastRCNN`` with mmaction2's ``AVARoIHead`
 ``SingleRoIExtractor3D``, ``BBoxHeadAVA`` and ``MaxIoUAssignerAVA``. mmaction2 registers those
 into **mmdet's** registries inside ``try/except ImportError: pass`` and only when
 ``mmaction.models`` is imported, so without mmcv's compiled ops they vanish silently and the
-config fails far away with "AVARoIHead is not in the registry". Importing them here, on
-``import vmae2_mm``, registers them up front; :func:`check_ava_detector_registered` turns a
-missing piece into an error that names the cause.
+config fails far away with "AVARoIHead is not in the registry".
+:func:`check_ava_detector_cfg` is called where a model is built from a config (``tools/train.py``,
+``tools/test.py``, the inference APIs): for a detector config it imports the parts and turns a
+missing piece into an error that names the cause (e.g. mmcv without compiled ops), before
+anything else is built; other configs do not need mmcv ops and are not checked.
 """
 import importlib
-import logging
+from typing import Any
 
 from .patch_pad_data_preprocessor import PatchPadDataPreprocessor
 
@@ -35,11 +37,31 @@ def check_ava_detector_registered() -> None:
                           'mmdet versions)')
 
 
-try:
-    check_ava_detector_registered()
-    AVA_DETECTOR_ERROR = None
-except ImportError as err:  # recognition/TAD stay usable without mmcv ops
-    AVA_DETECTOR_ERROR = err
-    logging.getLogger('vmae2_mm').warning('AVA detection unavailable: %s', err)
+#: config ``type`` names that need the AVA detector parts
+AVA_DETECTOR_TYPES = frozenset({'FastRCNN', 'AVARoIHead', 'SingleRoIExtractor3D', 'BBoxHeadAVA',
+                                'MaxIoUAssignerAVA'})
 
-__all__ = ['check_ava_detector_registered', 'AVA_DETECTOR_ERROR', 'PatchPadDataPreprocessor']
+
+def _types(node: Any):
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield node['type'].split('.')[-1]
+        for value in node.values():
+            yield from _types(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _types(value)
+
+
+def check_ava_detector_cfg(model_cfg: Any) -> bool:
+    """For a model config that uses the AVA detector parts, check they are registered (raises
+    ImportError with the cause, see :func:`check_ava_detector_registered`); returns whether the
+    config is such a detector."""
+    if not AVA_DETECTOR_TYPES & set(_types(model_cfg)):
+        return False
+    check_ava_detector_registered()
+    return True
+
+
+__all__ = ['check_ava_detector_registered', 'check_ava_detector_cfg', 'AVA_DETECTOR_TYPES',
+           'PatchPadDataPreprocessor']

@@ -1,6 +1,6 @@
 """Losses of ActionFormer: sigmoid focal loss and the centre-based 1-D DIoU loss."""
 import torch
-from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
+import torch.nn.functional as F
 from torch import Tensor
 
 _REDUCTIONS = ('none', 'mean', 'sum')
@@ -19,8 +19,10 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25,
     """Sigmoid focal loss (Lin et al., arXiv 1708.02002) with soft / multi-hot targets.
 
     ``alpha_t * BCE(logits, targets) * (1 - p_t) ** gamma`` with ``p_t = p t + (1-p)(1-t)`` and
-    ``alpha_t = alpha t + (1-alpha)(1-t)`` (the fvcore form ActionFormer uses); computed by
-    mmdet's ``py_sigmoid_focal_loss``, which is that formula.
+    ``alpha_t = alpha t + (1-alpha)(1-t)`` (the fvcore form ActionFormer uses). Written here
+    rather than imported from mmdet's ``py_sigmoid_focal_loss`` (the same formula, tested
+    against it) because importing ``mmdet.models`` needs mmcv's compiled ops, which TAD does
+    not otherwise need.
 
     Args:
         logits (Tensor): [N, C] logits.
@@ -36,8 +38,12 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25,
         raise ValueError(f'reduction must be one of {_REDUCTIONS}, got {reduction!r}')
     if logits.shape != targets.shape:
         raise ValueError(f'logits {list(logits.shape)} and targets {list(targets.shape)} differ')
-    return py_sigmoid_focal_loss(logits.float(), targets.float(), gamma=gamma, alpha=alpha,
-                                 reduction=reduction)
+    logits, targets = logits.float(), targets.float()
+    p = logits.sigmoid()
+    one_minus_pt = (1 - p) * targets + p * (1 - targets)
+    weight = (alpha * targets + (1 - alpha) * (1 - targets)) * one_minus_pt.pow(gamma)
+    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction='none') * weight
+    return _reduce(loss, reduction)
 
 
 def ctr_diou_loss_1d(pred_offsets: Tensor, target_offsets: Tensor, reduction: str = 'sum',

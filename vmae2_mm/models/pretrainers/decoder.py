@@ -34,13 +34,14 @@ class VideoMAEv2Decoder(nn.Module):
         drop_path_rate (float): Max stochastic depth. Defaults to 0.
         norm_cfg (dict, optional): Defaults to ``dict(type='LN', eps=1e-6)``.
         with_cp (bool): Activation checkpointing per block. Defaults to False.
-        attn_impl (str): ``'sdpa'`` or ``'manual'``. Defaults to ``'sdpa'``.
+        attn_impl (str): See :class:`~vmae2_mm.models.backbones.vit_layers.Attention`.
+            Defaults to ``'auto'``.
     """
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_hidden_dims: int, out_dims: int,
                  depth: int = 4, qkv_bias: bool = True, drop_path_rate: float = 0.,
                  norm_cfg: Optional[dict] = None, with_cp: bool = False,
-                 attn_impl: str = 'sdpa') -> None:
+                 attn_impl: str = 'auto') -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f'decoder depth must be >= 1, got {depth}')

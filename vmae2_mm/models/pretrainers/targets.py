@@ -7,16 +7,7 @@ from typing import Optional
 
 from torch import Tensor
 
-
-def cube_view(videos: Tensor, patch_size: int, tubelet_size: int) -> Tensor:
-    """[B, C, T, H, W] -> view [B, T', H', W', tubelet, p, p, C] (no copy)."""
-    b, c, t, h, w = videos.shape
-    p, tub = patch_size, tubelet_size
-    if t % tub or h % p or w % p:
-        raise ValueError(f'videos of shape {tuple(videos.shape)} do not tile into {tub}x{p}x{p} '
-                         'cubes')
-    x = videos.reshape(b, c, t // tub, tub, h // p, p, w // p, p)
-    return x.permute(0, 2, 4, 6, 3, 5, 7, 1)
+from ..backbones.vit_layers import cube_view
 
 
 def patchify(videos: Tensor, patch_size: int, tubelet_size: int = 2) -> Tensor:

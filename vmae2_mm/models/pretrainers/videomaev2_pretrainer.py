@@ -1,10 +1,9 @@
 """VideoMAE V2 dual-masking pre-training model (arXiv 2303.16727)."""
 import contextlib
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import BaseModel
@@ -12,10 +11,10 @@ from torch import Tensor, nn
 
 from vmae2_mm.utils.pos_embed import sinusoid_table
 
-from ..backbones.vit_layers import init_official_vit, run_blocks
+from ..backbones.vit_layers import init_official_vit
 from ..backbones.vit_videomaev2 import VideoMAEv2ViT
 from .decoder import VideoMAEv2Decoder, decoder_settings
-from .targets import cube_view, gather_cubes, masked_mse, normalize_cubes
+from .targets import gather_cubes, masked_mse, normalize_cubes
 
 # encoder options the pretrainer fixes: the official pre-training encoder has a final norm, no
 # pooling, and a sinusoid table built natively for its own token grid
@@ -57,6 +56,12 @@ class VideoMAEv2Pretrainer(BaseModel):
         target_eps (float): Added to the per-cube std. Defaults to 1e-6.
         pixel_max (float): Raw pixel range of the data (255 for uint8 frames); the target is
             computed on ``un-normalised inputs / pixel_max`` in [0, 1]. Defaults to 255.
+        input_mean (Sequence[float], optional): Per-channel mean the inputs were normalised
+            with (raw pixel units), undone before the target is computed. None: taken from
+            the ``data_preprocessor`` config's ``mean`` (or the built preprocessor's ``mean``
+            buffer); no ``mean`` there means un-normalised inputs. Given together with a
+            preprocessor that has another mean, it is an error.
+        input_std (Sequence[float], optional): The same for the std.
         fp32_decoder (bool): Run projector, decoder and loss in fp32 even under fp16/bf16
             autocast (the paper's recipe; the released code autocasts everything).
             Defaults to False.
@@ -74,6 +79,8 @@ class VideoMAEv2Pretrainer(BaseModel):
                  normalize_target: bool = True,
                  target_eps: float = 1e-6,
                  pixel_max: float = 255.,
+                 input_mean: Optional[Sequence[float]] = None,
+                 input_std: Optional[Sequence[float]] = None,
                  fp32_decoder: bool = False,
                  check_finite: bool = True,
                  data_preprocessor: Optional[dict] = None,
@@ -82,10 +89,15 @@ class VideoMAEv2Pretrainer(BaseModel):
             data_preprocessor = dict(type='ActionDataPreprocessor',
                                      mean=[123.675, 116.28, 103.53],
                                      std=[58.395, 57.12, 57.375], format_shape='NCTHW')
+        stats = _input_stats(data_preprocessor, input_mean, input_std)
         if isinstance(data_preprocessor, dict):
             # mmaction's registry, so the model also builds outside a Runner's default scope
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        # [C] statistics the targets undo (non-persistent: config values, not weights)
+        for name, value in zip(('input_mean', 'input_std'), stats):
+            self.register_buffer(name, None if value is None else torch.tensor(
+                value, dtype=torch.float32), persistent=False)
         encoder = dict(encoder or dict(arch='base'))
         fixed = [k for k in _FIXED_ENCODER_KEYS if k in encoder]
         if fixed:
@@ -192,40 +204,6 @@ class VideoMAEv2Pretrainer(BaseModel):
             return torch.autocast(device_type=x.device.type, enabled=False)
         return contextlib.nullcontext()
 
-    def encode_visible(self, inputs: Tensor, enc_hidden: Tensor) -> Tensor:
-        """Encoder tokens of the visible cubes, equal to ``encoder.forward_tokens``.
-
-        The official encoder embeds every cube with its Conv3d and then drops the hidden
-        tokens. A Conv3d whose stride equals its kernel is one linear map per cube, so only the
-        visible cubes are embedded here (the same weights, ~1/10 of the embedding cost and
-        memory at ratio 0.9); the result matches ``forward_tokens`` up to float rounding.
-
-        Args:
-            inputs (Tensor): [B, C, T, H, W] normalised video.
-            enc_hidden (Tensor): [B, N] bool, True = hidden from the encoder.
-
-        Returns:
-            Tensor: [B, N_visible, C_enc] tokens after the blocks and the final norm.
-        """
-        enc = self.encoder
-        grid = enc.patch_embed.grid(inputs)
-        b, n = enc_hidden.shape
-        if n != grid[0] * grid[1] * grid[2]:
-            raise ValueError(f'enc_hidden must be [B, N] with N = {grid[0] * grid[1] * grid[2]} '
-                             f'for inputs {tuple(inputs.shape)}, got {tuple(enc_hidden.shape)}')
-        visible = ~enc_hidden
-        # [B, T', H', W', tubelet, p, p, C] view -> visible cubes [B*N_vis, tubelet*p*p*C]
-        idx = visible.reshape(b, *grid).nonzero(as_tuple=True)
-        cubes = cube_view(inputs, self.patch_size, self.tubelet_size)[idx].flatten(1)
-        proj = enc.patch_embed.proj
-        # Conv3d weight [D, C, tubelet, p, p] -> rows in the cube's (tubelet, p, p, C) order
-        weight = proj.weight.permute(0, 2, 3, 4, 1).flatten(1)
-        x = F.linear(cubes, weight, proj.bias).reshape(b, -1, enc.embed_dims)
-        pos = enc.pos_embed_for(grid).to(device=x.device, dtype=x.dtype).expand(b, -1, -1)
-        x = enc.pos_drop(x + pos[visible].reshape(b, -1, enc.embed_dims))
-        x = run_blocks(enc.blocks, x, enc.with_cp)
-        return enc.norm(x)
-
     def reconstruct(self, inputs: Tensor, enc_hidden: Tensor, dec_kept: Tensor) -> Tensor:
         """Predict the pixels of the decoder-kept tokens.
 
@@ -238,7 +216,8 @@ class VideoMAEv2Pretrainer(BaseModel):
             Tensor: [B, N_kept, 3*tubelet*p*p] predictions in the raster order of the kept
             positions (fp32 when ``fp32_decoder``).
         """
-        x = self.encode_visible(inputs, enc_hidden)
+        # the backbone embeds only the visible cubes (CubeEmbed.forward_visible)
+        x = self.encoder.forward_tokens(inputs, enc_hidden)
         with self._decoder_ctx(x):
             if self.fp32_decoder:
                 x = x.float()
@@ -258,16 +237,15 @@ class VideoMAEv2Pretrainer(BaseModel):
         """[B, C, T, H, W] normalised inputs -> [B, N, 3*tubelet*p*p] fp32 pixel targets
         (only the ``kept`` [B, N] bool cubes, [B, N_kept, ...], when given).
 
-        The data preprocessor's normalisation is undone exactly (its own mean/std), then the
+        The inputs' normalisation is undone exactly (``input_mean`` / ``input_std``), then the
         pixels are scaled to [0, 1] by ``pixel_max``. Both are per-channel maps, so they are
         applied to the gathered cubes only: no full-video fp32 copy is made.
         """
         with torch.no_grad():
             # [B, N_kept, tubelet*p*p, C], channels last
             x = gather_cubes(inputs, self.patch_size, self.tubelet_size, kept).float()
-            pre = self.data_preprocessor
-            if getattr(pre, '_enable_normalize', False):
-                x = x * pre.std.float().reshape(-1) + pre.mean.float().reshape(-1)
+            if self.input_mean is not None:
+                x = x * self.input_std + self.input_mean
             x = x / self.pixel_max
             return normalize_cubes(x, self.normalize_target, self.target_eps)
 
@@ -324,6 +302,41 @@ class VideoMAEv2Pretrainer(BaseModel):
             inputs = self._flatten_views(inputs)
             return self.reconstruct(inputs, *self._masks(inputs, data_samples))
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+
+def _stats_of(pre) -> Tuple[Optional[list], Optional[list]]:
+    """(mean, std) a data preprocessor (config dict or module) normalises with, or Nones."""
+    if isinstance(pre, dict):
+        mean, std = pre.get('mean'), pre.get('std')
+    else:  # a built preprocessor keeps them as buffers only when it normalises
+        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
+    if (mean is None) != (std is None):
+        raise ValueError('VideoMAEv2Pretrainer: data_preprocessor has only one of mean/std')
+    def as_list(v):
+        if v is None:
+            return None
+        v = v.detach().cpu().numpy() if isinstance(v, Tensor) else v  # numpy: also under meta
+        return [float(e) for e in np.asarray(v, dtype=np.float64).ravel()]
+
+    return as_list(mean), as_list(std)
+
+
+def _input_stats(pre, mean, std) -> Tuple[Optional[list], Optional[list]]:
+    """Resolve ``input_mean`` / ``input_std`` against the preprocessor (see the class Args)."""
+    if (mean is None) != (std is None):
+        raise ValueError('VideoMAEv2Pretrainer: give both input_mean and input_std, or neither')
+    pre_mean, pre_std = _stats_of(pre)
+    if mean is None:
+        return pre_mean, pre_std
+    mean, std = [float(e) for e in mean], [float(e) for e in std]
+    if len(mean) != len(std) or any(s <= 0 for s in std):
+        raise ValueError(f'VideoMAEv2Pretrainer: input_mean {mean} / input_std {std} must have '
+                         'one entry per channel, std > 0')
+    if pre_mean is not None and not np.allclose([mean, std], [pre_mean, pre_std]):
+        raise ValueError(f'VideoMAEv2Pretrainer: input_mean/std {mean}/{std} differ from the '
+                         f'data_preprocessor mean/std {pre_mean}/{pre_std}; the targets would '
+                         'undo a normalisation the inputs never had')
+    return mean, std
 
 
 __all__ = ['VideoMAEv2Pretrainer']

@@ -28,7 +28,8 @@ Used for CPU inference only (no gradient recorded: no backward), fp32 without au
 q/k/v, from :data:`MIN_TOKENS` (fp32, bf16 upcast) / :data:`MIN_TOKENS_BF16` (bf16 kernels)
 tokens on, for head dims up to 128, when the extension was built and the CPU has AVX-512.
 Everything else (training, GPUs, fp16, machines without the build) runs torch's SDPA.
-:func:`set_fused_attention` switches it off, e.g. to compare against SDPA.
+The backbone uses it when built with ``attn_impl='cpu_fused'`` (``'auto'`` picks it where it is
+built and runs).
 """
 import importlib.util
 import logging
@@ -55,7 +56,6 @@ BF16_KERNELS = ('amx', 'avx512_bf16')
 MAX_HEAD_DIMS = 128
 _EXTENSION = 'vmae2_mm._cpu_kernels'
 _STATE = dict(loaded=None, reason='', bf16=())
-_ENABLED = True
 logger = logging.getLogger(__name__)
 
 
@@ -115,13 +115,6 @@ def fused_attention_unavailable_reason() -> str:
     return _STATE['reason']
 
 
-def set_fused_attention(enabled: bool) -> bool:
-    """Enable/disable :func:`fused_attention` in the backbone; returns the previous setting."""
-    global _ENABLED
-    previous, _ENABLED = _ENABLED, bool(enabled)
-    return previous
-
-
 def fused_attention_active(q: Tensor) -> bool:
     """Whether the backbone's attention runs ``q`` [B, heads, N, D] through
     :func:`fused_attention`."""
@@ -142,7 +135,7 @@ def fused_attention_active_for(x: Tensor, num_heads: int) -> bool:
 def _active(n: int, d: int, dtype: torch.dtype, x: Tensor) -> bool:
     """The rule behind both checks: ``n`` tokens of head dim ``d`` in ``dtype``, on ``x``'s
     device, with ``x``'s gradient mode."""
-    if not _ENABLED or d > MAX_HEAD_DIMS:
+    if d > MAX_HEAD_DIMS:
         return False
     if dtype == torch.bfloat16:
         if x.device.type != 'cpu' or torch.is_grad_enabled():
@@ -213,5 +206,5 @@ def upcast_bf16_attention(q: Tensor, k: Tensor, v: Tensor, scale: Optional[float
 
 __all__ = ['fused_attention', 'upcast_bf16_attention', 'fused_attention_active',
            'fused_attention_active_for', 'fused_attention_available', 'bf16_kernels',
-           'bf16_kernel', 'fused_attention_unavailable_reason', 'set_fused_attention',
+           'bf16_kernel', 'fused_attention_unavailable_reason',
            'PROFILER_SCOPE', 'MIN_TOKENS', 'MIN_TOKENS_BF16', 'BF16_KERNELS', 'MAX_HEAD_DIMS']

@@ -19,7 +19,8 @@ small (256 x N floats: 1.6 MB at N = 1568). Results differ from SDPA only in fp3
 Used only where :mod:`.onednn_linear` uses oneDNN (by default on CPUs where MKL is slow; no
 gradient recorded, CPU, fp32, no autocast), for at least :data:`MIN_TOKENS` tokens and without
 attention dropout; everything else goes to SDPA.
-:func:`set_onednn_attention` switches it off (e.g. to compare against SDPA).
+The backbone uses it when built with ``attn_impl='onednn'`` (or ``'auto'`` where MKL is slow and
+the fused kernel is not built).
 """
 import torch
 from torch import Tensor
@@ -34,20 +35,13 @@ QUERY_BLOCK = 256
 MIN_TOKENS = 784
 #: profiler scope around :func:`onednn_attention` (its products are oneDNN linears too)
 PROFILER_SCOPE = 'vmae2_mm::onednn_attention'
-_ENABLED = True
-
-
-def set_onednn_attention(enabled: bool) -> bool:
-    """Enable/disable :func:`onednn_attention` in the backbone; returns the previous setting."""
-    global _ENABLED
-    previous, _ENABLED = _ENABLED, bool(enabled)
-    return previous
 
 
 def onednn_attention_active(q: Tensor) -> bool:
     """Whether the backbone's attention runs ``q`` [B, heads, N, D] through
-    :func:`onednn_attention`."""
-    return _ENABLED and q.shape[-2] >= MIN_TOKENS and onednn_linear_active(q)
+    :func:`onednn_attention` (when built with ``attn_impl='onednn'``): fp32 CPU inference
+    from :data:`MIN_TOKENS` tokens on."""
+    return q.shape[-2] >= MIN_TOKENS and onednn_linear_active(q)
 
 
 def onednn_attention(q: Tensor, k: Tensor, v: Tensor, block: int = QUERY_BLOCK) -> Tensor:
@@ -84,5 +78,5 @@ def _blocked_attention(q: Tensor, k: Tensor, v: Tensor, block: int) -> Tensor:
     return out.reshape(b, n, heads * d)
 
 
-__all__ = ['onednn_attention', 'onednn_attention_active', 'set_onednn_attention', 'QUERY_BLOCK',
+__all__ = ['onednn_attention', 'onednn_attention_active', 'QUERY_BLOCK',
            'MIN_TOKENS', 'PROFILER_SCOPE']

@@ -12,28 +12,24 @@ only the order of the fp32 accumulation differs (|diff| ~1e-6 relative).
 
 oneDNN's linear has no backward here, so it is used only when no gradient is recorded, on CPU,
 for float32 without autocast (autocast must keep casting linears to bf16); everything else goes
-to ``F.linear``. :func:`set_onednn_linear` forces it on or off (e.g. to compare against BLAS).
+to ``F.linear``. Nothing switches it on behind a model's back: a model's ``nn.Linear`` modules
+become :class:`OneDNNLinear` only through :func:`vmae2_mm.ops.cpu.optimize_for_cpu_inference`.
 """
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from vmae2_mm.ops.cpu.cpu_info import mkl_has_fast_sgemm
 
 _AVAILABLE = bool(torch.backends.mkldnn.is_available()
                   and hasattr(torch.ops.mkldnn, '_linear_pointwise'))
-#: None: oneDNN where MKL is slow (the default); True / False: always / never
-_MODE: Optional[bool] = None
 
 
-def set_onednn_linear(enabled: Optional[bool]) -> Optional[bool]:
-    """Force the oneDNN path of :func:`linear` on (True) or off (False), or back to the
-    per-CPU default (None); returns the previous setting."""
-    global _MODE
-    previous, _MODE = _MODE, None if enabled is None else bool(enabled)
-    return previous
+def onednn_available() -> bool:
+    """Whether this torch build has oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``)."""
+    return _AVAILABLE
 
 
 def fp32_cpu_inference(x: Tensor) -> bool:
@@ -44,14 +40,14 @@ def fp32_cpu_inference(x: Tensor) -> bool:
 
 
 def onednn_preferred() -> bool:
-    """Whether the oneDNN paths (this linear, :mod:`.onednn_attention`) are on: forced, or by
-    default where MKL's sgemm is slow."""
-    return _AVAILABLE and (_MODE if _MODE is not None else not mkl_has_fast_sgemm())
+    """Whether the oneDNN paths (this linear, :mod:`.onednn_attention`) are faster than BLAS
+    on this CPU: available, and MKL's sgemm is slow here."""
+    return _AVAILABLE and not mkl_has_fast_sgemm()
 
 
 def onednn_linear_active(x: Tensor) -> bool:
     """Whether :func:`linear` would run ``x`` through oneDNN."""
-    return onednn_preferred() and fp32_cpu_inference(x)
+    return _AVAILABLE and fp32_cpu_inference(x)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
@@ -63,5 +59,15 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     return F.linear(x, weight, bias)
 
 
-__all__ = ['linear', 'set_onednn_linear', 'onednn_linear_active', 'onednn_preferred',
-           'fp32_cpu_inference']
+class OneDNNLinear(nn.Linear):
+    """``nn.Linear`` (same parameters, state dict and hooks) whose forward is :func:`linear`:
+    oneDNN for fp32 CPU inference, ``F.linear`` otherwise. Made from a model's linears by
+    :func:`vmae2_mm.ops.cpu.optimize_for_cpu_inference`, not built directly by the models."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [..., in_features] -> [..., out_features]."""
+        return linear(x, self.weight, self.bias)
+
+
+__all__ = ['linear', 'OneDNNLinear', 'onednn_available', 'onednn_linear_active',
+           'onednn_preferred', 'fp32_cpu_inference']

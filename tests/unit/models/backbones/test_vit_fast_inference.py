@@ -1,8 +1,8 @@
 """The backbone's CPU inference fast paths compute the same function as the plain formulation.
 
-Fast paths: oneDNN linears for fp32 inference (``cpu_linear``, forced on and off here so both
-run on every CPU), the fused or oneDNN attention, in-place GELU and residual sums, contiguous
-token stream. Reference: the official block written out with ``F.linear`` and
+Fast paths: oneDNN linears for fp32 inference (``optimize_for_cpu_inference``, on and off
+here so both run on every CPU), the fused or oneDNN attention (``attn_impl``), in-place GELU
+and residual sums, contiguous token stream. Reference: the official block written out with ``F.linear`` and
 out-of-place ops (the released ``modeling_finetune.py`` formulation).
 """
 import pytest
@@ -12,17 +12,11 @@ import torch.nn.functional as F
 import vmae2_mm  # noqa: F401
 from vmae2_mm.ops.cpu import fused_attention as cpu_fused_attention
 from vmae2_mm.ops.cpu import onednn_linear as cpu_linear
+from vmae2_mm.ops.cpu import optimize_for_cpu_inference
 from vmae2_mm.models.backbones.vit_layers import residual_add
 from vmae2_mm.models.backbones.vit_videomaev2 import VideoMAEv2ViT
 
 ARCH = dict(embed_dims=96, depth=3, num_heads=3, mlp_hidden_dims=384)
-
-
-@pytest.fixture
-def blas_linear():
-    previous = cpu_linear.set_onednn_linear(False)
-    yield
-    cpu_linear.set_onednn_linear(previous)
 
 
 def _reference_tokens(model, x):
@@ -55,20 +49,21 @@ def _model(img_size=64, num_frames=4, **kw):
     return model
 
 
+@pytest.mark.parametrize('attn_impl', ['auto', 'sdpa', 'manual'])
 @pytest.mark.parametrize('onednn', [True, False])
 @pytest.mark.parametrize('init_values', [0., 0.1])
-def test_inference_fast_path_matches_reference(init_values, onednn):
-    model = _model(init_values=init_values)
+def test_inference_fast_path_matches_reference(init_values, onednn, attn_impl):
+    model = _model(init_values=init_values, attn_impl=attn_impl)
     x = torch.randn(2, 3, 4, 64, 64)
     with torch.no_grad():
         ref = _reference_tokens(model, x)
-    previous = cpu_linear.set_onednn_linear(onednn)
-    try:
-        with torch.inference_mode():
-            assert cpu_linear.onednn_linear_active(x) == (onednn and cpu_linear._AVAILABLE)
-            fast = model(x)
-    finally:
-        cpu_linear.set_onednn_linear(previous)
+    if onednn and cpu_linear._AVAILABLE:
+        n_linears = sum(type(m) is torch.nn.Linear for m in model.modules())
+        assert optimize_for_cpu_inference(model, linears=True) == n_linears == 3 * 4
+        assert all(isinstance(m, cpu_linear.OneDNNLinear) for m in (
+            model.blocks[0].attn.qkv, model.blocks[0].mlp.fc1))
+    with torch.inference_mode():
+        fast = model(x)
     assert ref.abs().max() > 1
     assert (fast - ref).abs().max().item() < 1e-5
 
@@ -88,7 +83,7 @@ def test_long_sequences_match_reference():
     assert (fast - ref).abs().max().item() < 1e-5
 
 
-def test_in_place_paths_are_bitwise_exact(blas_linear):
+def test_in_place_paths_are_bitwise_exact():
     """With BLAS linears, inference (in-place GELU / residual sums) equals the autograd path."""
     model = _model(init_values=0.1)
     x = torch.randn(1, 3, 4, 64, 64)
@@ -128,9 +123,37 @@ def test_token_stream_is_contiguous():
     assert tokens.shape == (1, 2 * 4 * 4, 96) and tokens.is_contiguous()
 
 
+def test_linears_are_modules_hooks_see():
+    """The blocks call their own nn.Linear modules (LoRA / quantisation / hooks see them),
+    plain or swapped for OneDNNLinear, which keeps the state dict."""
+    model = _model()
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o, name=name: seen.append(name))
+             for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+    assert seen[:4] == ['blocks.0.attn.qkv', 'blocks.0.attn.proj', 'blocks.0.mlp.fc1',
+                        'blocks.0.mlp.fc2'] and len(seen) == 12
+    keys = list(model.state_dict())
+    if cpu_linear._AVAILABLE:
+        optimize_for_cpu_inference(model, linears=True)
+        seen.clear()
+        with torch.no_grad():
+            after = model(x)
+        assert len(seen) == 12 and list(model.state_dict()) == keys
+        assert (after - before).abs().max().item() < 1e-5
+        assert optimize_for_cpu_inference(model, linears=False) == 12
+        assert all(type(m) is torch.nn.Linear for m in model.modules()
+                   if isinstance(m, torch.nn.Linear))
+    for h in hooks:
+        h.remove()
+    with pytest.raises(ValueError, match='linears must be'):
+        optimize_for_cpu_inference(model, linears='yes')
+
+
 def test_cpu_linear_dispatch():
     x, w, b = torch.randn(2, 5, 8), torch.randn(6, 8), torch.randn(6)
-    previous = cpu_linear.set_onednn_linear(True)
     with torch.no_grad():
         assert cpu_linear.onednn_linear_active(x) == cpu_linear._AVAILABLE
         assert torch.allclose(cpu_linear.linear(x, w, b), F.linear(x, w, b), atol=1e-5)
@@ -140,7 +163,6 @@ def test_cpu_linear_dispatch():
             assert cpu_linear.linear(x, w, b).dtype == torch.bfloat16
     w.requires_grad_(True)
     assert not cpu_linear.onednn_linear_active(x)  # gradients: F.linear (has a backward)
-    cpu_linear.set_onednn_linear(previous)
     cpu_linear.linear(x, w, b).sum().backward()
     assert torch.allclose(w.grad, x.reshape(-1, 8).sum(0).expand(6, 8))
 

@@ -67,13 +67,22 @@ def test_pos_table_resize_identity_and_shapes():
     table = sinusoid_table(8 * 14 * 14, 16)
     assert resize_pos_table(table, (8, 14, 14), (8, 14, 14)) is table
     assert resize_pos_table(table, (8, 14, 14), (4, 7, 10)).shape == (1, 4 * 7 * 10, 16)
-    # official fine-tuning at 8 frames / 112 px interpolates the 16x224 table
-    model = VideoMAEv2ViT(dict(embed_dims=16, depth=1, num_heads=2), img_size=112, num_frames=8)
+    # resizing the 16x224 table happens only when asked for
+    model = VideoMAEv2ViT(dict(embed_dims=16, depth=1, num_heads=2), img_size=112, num_frames=8,
+                          pos_embed_grid_from=(16, 224))
     torch.testing.assert_close(model.pos_embed,
                                resize_pos_table(table, (8, 14, 14), (4, 7, 7)))
-    native = VideoMAEv2ViT(dict(embed_dims=16, depth=1, num_heads=2), img_size=112,
-                           num_frames=8, pos_embed_grid_from=None)
-    torch.testing.assert_close(native.pos_embed, sinusoid_table(4 * 7 * 7, 16))
+
+
+@pytest.mark.parametrize('frames,size', [(16, 112), (16, 160), (8, 112), (16, 224)])
+def test_default_pos_table_is_native(frames, size):
+    """Official fine-tuning at 16x112 / 16x160 ends up with the table built natively for the
+    new grid (videomaev2.md 3.4 step 5), as the official model and HF build it: the default."""
+    model = VideoMAEv2ViT(dict(embed_dims=16, depth=1, num_heads=2), img_size=size,
+                          num_frames=frames)
+    grid = (frames // 2, size // 16, size // 16)
+    assert model.grid == grid
+    assert torch.equal(model.pos_embed, sinusoid_table(grid[0] * grid[1] * grid[2], 16))
 
 
 def test_pos_embed_not_in_state_dict():

@@ -93,3 +93,16 @@ def test_focal_loss_formula():
 def test_unknown_test_cfg_key_is_rejected():
     with pytest.raises(KeyError, match="unknown test_cfg.nms keys \\['sgima'\\]"):
         _head(test_cfg=dict(nms=dict(sgima=0.5)))
+
+
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+def test_focal_loss_equals_mmdet(reduction):
+    """Ours is mmdet's py_sigmoid_focal_loss (not imported at run time: mmdet.models needs
+    mmcv's compiled ops)."""
+    from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 7, generator=g) * 3
+    t = (torch.rand(50, 7, generator=g) > 0.8).float() * 0.9 + 0.05  # label-smoothed
+    ours = sigmoid_focal_loss(x, t, alpha=0.3, gamma=1.5, reduction=reduction)
+    ref = py_sigmoid_focal_loss(x, t, gamma=1.5, alpha=0.3, reduction=reduction)
+    assert torch.allclose(ours, ref, atol=1e-7, rtol=1e-6)

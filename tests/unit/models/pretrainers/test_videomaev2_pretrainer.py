@@ -230,15 +230,48 @@ def test_giant_decoder_parameter_count_matches_official():
     assert round(sum(p.numel() for p in dec.parameters()) / 1e6, 2) == 13.97
 
 
-def test_visible_only_embedding_equals_backbone_forward():
+def test_visible_only_embedding_equals_conv_embedding_then_drop():
+    """The encoder embeds only the visible cubes (linear map per cube); the official model
+    embeds every cube with its Conv3d and then drops the hidden tokens."""
     torch.manual_seed(0)
     model = build_tiny().eval()
     perturb(model)
     data = model.data_preprocessor(make_batch(b=2, enc_ratio=0.75), False)
     inputs = data['inputs'][:, 0]
     enc_hidden = torch.stack([torch.as_tensor(d.enc_hidden) for d in data['data_samples']])
+    enc = model.encoder
     with torch.no_grad():
-        ours = model.encode_visible(inputs, enc_hidden)
-        ref = model.encoder.forward_tokens(inputs, enc_hidden)
+        ours = enc.forward_tokens(inputs, enc_hidden)
+        x = enc.patch_embed(inputs) + enc.pos_embed
+        x = x[~enc_hidden].reshape(2, -1, x.shape[-1])
+        for blk in enc.blocks:
+            x = blk(x)
+        ref = enc.norm(x)
     assert ours.shape == ref.shape == (2, 8, 64)
     assert torch.allclose(ours, ref, atol=1e-5, rtol=0)
+
+
+def test_normalisation_statistics_are_explicit_and_checked():
+    """The targets undo exactly the statistics given (or the preprocessor config's), and a
+    mismatch between the two is refused at build time."""
+    default = build_tiny()
+    assert default.input_mean.tolist() == pytest.approx([123.675, 116.28, 103.53])
+    assert default.input_std.tolist() == pytest.approx([58.395, 57.12, 57.375])
+    raw_pre = dict(type='ActionDataPreprocessor', format_shape='NCTHW')
+    raw = build_tiny(data_preprocessor=raw_pre)
+    assert raw.input_mean is None and raw.input_std is None
+    torch.manual_seed(0)
+    video = torch.randint(0, 256, (1, 3, 4, 64, 64)).float()
+    # un-normalised inputs: the target is the pixels / 255, per-cube normalised
+    expected = pixel_targets(video / 255, 16)
+    assert torch.allclose(raw.targets(video), expected, atol=1e-5)
+    normed = (video - default.input_mean.view(1, 3, 1, 1, 1)) / default.input_std.view(
+        1, 3, 1, 1, 1)
+    assert torch.allclose(default.targets(normed), expected, atol=1e-4)
+    with pytest.raises(ValueError, match='differ from the data_preprocessor'):
+        build_tiny(input_mean=[0., 0., 0.], input_std=[1., 1., 1.])
+    with pytest.raises(ValueError, match='both input_mean and input_std'):
+        build_tiny(input_mean=[0., 0., 0.])
+    explicit = build_tiny(data_preprocessor=raw_pre, input_mean=[10., 20., 30.],
+                          input_std=[2., 2., 2.])
+    assert explicit.input_mean.tolist() == [10., 20., 30.]

@@ -39,15 +39,19 @@ def assert_fp32_exact(out, q, k, v, scale=None):
     assert error <= 2 * sdpa_error + 1e-6, (error, sdpa_error)
 
 
-def check_backbone_dispatch(active, set_enabled, scope, min_tokens):
-    """The backbone's Attention takes a kernel exactly where ``active`` says: from
-    ``min_tokens`` on, fp32 inference only (not for fp32 q under autocast, not with gradients),
-    seen by the profiler as ``scope``; switched off it is SDPA, with the same result."""
+def check_backbone_dispatch(active, impl, scope, min_tokens):
+    """An ``Attention`` built with ``attn_impl=impl`` takes the kernel exactly where ``active``
+    says: from ``min_tokens`` on, fp32 inference only (not for fp32 q under autocast, not with
+    gradients), seen by the profiler as ``scope``; one built with ``'sdpa'`` (same weights)
+    never does, with the same result."""
     torch.manual_seed(0)
-    attn = Attention(32, 4).eval()
+    attn = Attention(32, 4, attn_impl=impl).eval()
     with torch.no_grad():
         attn.q_bias.normal_()
         attn.v_bias.normal_()
+    plain = Attention(32, 4, attn_impl='sdpa').eval()
+    plain.load_state_dict(attn.state_dict())
+    assert attn.attn_impl == impl and plain.attn_impl == 'sdpa'
     x = torch.randn(2, min_tokens, 32)
     q = torch.randn(1, 4, min_tokens, 8)
     with torch.inference_mode():
@@ -56,16 +60,15 @@ def check_backbone_dispatch(active, set_enabled, scope, min_tokens):
         with torch.profiler.profile() as prof:
             fast = attn(x)
         assert scope in {ev.name for ev in prof.events()}
+        with torch.profiler.profile() as prof:
+            short = attn(x[:, 1:])
+        assert scope not in {ev.name for ev in prof.events()}
         with torch.autocast('cpu', dtype=torch.bfloat16):
             assert not active(q)  # fp32 q under autocast: SDPA casts it
-        previous = set_enabled(False)
-        try:
-            assert not active(q)
-            with torch.profiler.profile() as prof:
-                sdpa = attn(x)
-            assert scope not in {ev.name for ev in prof.events()}
-        finally:
-            set_enabled(previous)
+        with torch.profiler.profile() as prof:
+            sdpa = plain(x)
+        assert scope not in {ev.name for ev in prof.events()}
+        assert (short - plain(x[:, 1:])).abs().max().item() < 1e-5
     assert (fast - sdpa).abs().max().item() < 1e-5
     # gradients recorded: SDPA (the kernels have no backward)
     assert not active(q.requires_grad_(True))

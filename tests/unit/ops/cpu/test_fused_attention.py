@@ -61,10 +61,12 @@ def test_bf16_has_sdpa_bf16_error(kernel, b, heads, n, d):
 @needs_kernel
 def test_bf16_dispatch_under_autocast():
     torch.manual_seed(0)
-    attn = Attention(64, 2).eval()
+    attn = Attention(64, 2, attn_impl='cpu_fused').eval()
     with torch.no_grad():  # the kernel adds q_bias and v_bias itself (the qkv mm has none)
         attn.q_bias.normal_()
         attn.v_bias.normal_()
+    plain = Attention(64, 2, attn_impl='sdpa').eval()
+    plain.load_state_dict(attn.state_dict())
     kernel = fused.bf16_kernel()
     n = fused.MIN_TOKENS_BF16[kernel] if kernel else fused.MIN_TOKENS
     x = torch.randn(1, n, 64)
@@ -75,11 +77,7 @@ def test_bf16_dispatch_under_autocast():
         with torch.profiler.profile() as prof:
             fast = attn(x)
         assert fused.PROFILER_SCOPE in {ev.name for ev in prof.events()}
-        previous = fused.set_fused_attention(False)
-        try:
-            sdpa = attn(x)
-        finally:
-            fused.set_fused_attention(previous)
+        sdpa = plain(x)
     assert fast.dtype == sdpa.dtype == torch.bfloat16
     assert (fast.float() - sdpa.float()).abs().max().item() < 2e-2 * sdpa.abs().max().item()
 
@@ -254,8 +252,17 @@ def test_bad_input_is_refused_by_name(bad, message):
         torch.ops.vmae2_mm.cpu_fused_attention(*bad(q), 0.25)
 
 
+def test_explicit_cpu_fused_is_refused_where_it_cannot_run():
+    from vmae2_mm.models.backbones.vit_layers import resolve_attn_impl
+    if fused.fused_attention_available():
+        assert resolve_attn_impl('cpu_fused') == 'cpu_fused'
+    else:
+        with pytest.raises(ValueError, match="attn_impl='cpu_fused' cannot run here"):
+            resolve_attn_impl('cpu_fused')
+
+
 @needs_kernel
 def test_backbone_attention_dispatch():
     assert not fused.fused_attention_active(torch.randn(1, 1, fused.MIN_TOKENS, 129))
-    check_backbone_dispatch(fused.fused_attention_active, fused.set_fused_attention,
+    check_backbone_dispatch(fused.fused_attention_active, 'cpu_fused',
                             fused.PROFILER_SCOPE, fused.MIN_TOKENS)

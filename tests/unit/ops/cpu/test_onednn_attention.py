@@ -5,6 +5,7 @@ import torch
 
 from tests.unit.ops.cpu.attention_cases import (assert_fp32_exact,
                                                          check_backbone_dispatch, qkv_views)
+from vmae2_mm.models.backbones.vit_layers import resolve_attn_impl
 from vmae2_mm.ops.cpu import fused_attention as cpu_fused_attention
 from vmae2_mm.ops.cpu import onednn_attention as cpu_attention
 from vmae2_mm.ops.cpu import onednn_linear as cpu_linear
@@ -13,33 +14,24 @@ from vmae2_mm.ops.cpu.cpu_info import cpu_vendor, mkl_has_fast_sgemm
 needs_onednn = pytest.mark.skipif(not cpu_linear._AVAILABLE, reason='torch built without oneDNN')
 
 
-@pytest.fixture
-def onednn_path():
-    """The oneDNN paths forced on and the fused kernel (which takes precedence) off, so this
-    path is tested on every CPU, not only where it is the default."""
-    linear_mode = cpu_linear.set_onednn_linear(True)
-    fused = cpu_fused_attention.set_fused_attention(False)
-    yield
-    cpu_linear.set_onednn_linear(linear_mode)
-    cpu_fused_attention.set_fused_attention(fused)
-
-
-def test_onednn_is_the_default_only_where_mkl_is_slow():
+def test_onednn_is_preferred_only_where_mkl_is_slow():
     vendor = cpu_vendor()
     assert isinstance(vendor, str)
     if vendor == 'GenuineIntel':
         assert mkl_has_fast_sgemm()
     elif vendor == 'AuthenticAMD':
         assert not mkl_has_fast_sgemm()
-    previous = cpu_linear.set_onednn_linear(None)
-    try:
-        assert cpu_linear.onednn_preferred() == (cpu_linear._AVAILABLE and not mkl_has_fast_sgemm())
-        cpu_linear.set_onednn_linear(False)
-        assert not cpu_linear.onednn_preferred()
-        cpu_linear.set_onednn_linear(True)
-        assert cpu_linear.onednn_preferred() == cpu_linear._AVAILABLE
-    finally:
-        cpu_linear.set_onednn_linear(previous)
+    assert cpu_linear.onednn_preferred() == (cpu_linear._AVAILABLE and not mkl_has_fast_sgemm())
+
+
+def test_auto_resolves_once_to_the_fastest_backend_here():
+    expected = ('cpu_fused' if cpu_fused_attention.fused_attention_available()
+                else 'onednn' if cpu_linear.onednn_preferred() else 'sdpa')
+    assert resolve_attn_impl('auto') == expected
+    for impl in ('sdpa', 'manual'):
+        assert resolve_attn_impl(impl) == impl
+    with pytest.raises(ValueError, match='attn_impl must be one of'):
+        resolve_attn_impl('flash')
 
 
 @needs_onednn
@@ -69,7 +61,7 @@ def test_heads_land_in_their_channels():
 
 
 @needs_onednn
-def test_backbone_attention_dispatch(onednn_path):
-    check_backbone_dispatch(cpu_attention.onednn_attention_active,
-                            cpu_attention.set_onednn_attention, cpu_attention.PROFILER_SCOPE,
-                            cpu_attention.MIN_TOKENS)
+def test_backbone_attention_dispatch():
+    """Built with attn_impl='onednn' (on every CPU, not only where 'auto' picks it)."""
+    check_backbone_dispatch(cpu_attention.onednn_attention_active, 'onednn',
+                            cpu_attention.PROFILER_SCOPE, cpu_attention.MIN_TOKENS)
