@@ -23,6 +23,10 @@ def parse_args(argv=None):
                         help='dump predictions to a pickle file (.pkl/.pickle) for offline '
                         'evaluation')
     parser.add_argument('--amp', action='store_true', help='mixed-precision inference')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='load only the checkpoint tensors that match the model and log '
+                        'the rest (default: strict, any missing / unexpected / mis-shaped key '
+                        'fails before data is read)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -40,6 +44,8 @@ def build_config(args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     check_ava_detector_cfg(cfg.model)  # a detector without mmcv ops fails here, with the cause
     setup_distributed(cfg, args.launcher)
+    if args.partial_load:
+        cfg.load_strict = False
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

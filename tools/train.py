@@ -33,6 +33,10 @@ def parse_args(argv=None):
                         help='different seeds for different ranks')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='load only the checkpoint tensors that match the model and log '
+                        'the rest (default: strict, any missing / unexpected / mis-shaped key '
+                        'fails before data is read)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value pairs')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -50,6 +54,8 @@ def build_config(args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     check_ava_detector_cfg(cfg.model)  # a detector without mmcv ops fails here, with the cause
     setup_distributed(cfg, args.launcher)
+    if args.partial_load:
+        cfg.load_strict = False
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:

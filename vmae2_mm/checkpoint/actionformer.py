@@ -35,6 +35,8 @@ from typing import Dict, List, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from .io import read_checkpoint
+
 _TO_OURS: List[Tuple[str, str]] = [
     (r'^backbone\.(stem|branch)\.(\d+)\.ln1\.', r'backbone.\1.\2.norm1.'),
     (r'^backbone\.(stem|branch)\.(\d+)\.ln2\.', r'backbone.\1.\2.norm2.'),
@@ -122,7 +124,7 @@ def load_actionformer_checkpoint(model: nn.Module, checkpoint: Union[str, dict],
     """
     name = checkpoint if isinstance(checkpoint, str) else '<dict>'
     if isinstance(checkpoint, str):
-        checkpoint = torch.load(checkpoint, map_location='cpu', weights_only=False)
+        checkpoint = read_checkpoint(checkpoint)
     if not isinstance(checkpoint, dict):
         raise ValueError(f'{name}: expected a dict checkpoint, got {type(checkpoint).__name__}')
     sd = select_state_dict(checkpoint, use_ema)
@@ -166,7 +168,7 @@ def convert_official_checkpoint(src: str, dst: str, use_ema: bool = True) -> Dic
     Returns:
         dict: The converted state dict.
     """
-    ckpt = torch.load(src, map_location='cpu', weights_only=False)
+    ckpt = read_checkpoint(src)
     if not isinstance(ckpt, dict):
         raise ValueError(f'{src}: expected a dict checkpoint, got {type(ckpt).__name__}')
     sd = select_state_dict(ckpt, use_ema)

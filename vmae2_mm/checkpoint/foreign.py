@@ -11,12 +11,13 @@ head rows by a label index map when the classifier sizes differ (K710 -> K400/K6
 Checkpoints already in our layout (mmengine checkpoints of vmae2_mm models) pass unchanged.
 """
 import logging
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from torch import Tensor, nn
 
-from .videomaev2 import (NESTING_KEYS, _apply_pos_embed, canonicalize, detect_format,
-                         strip_prefixes, to_recognizer_state_dict)
+from .io import NESTING_KEYS, strip_prefixes
+from .report import compare, enforce
+from .videomaev2 import canonicalize, detect_format, to_recognizer_state_dict
 
 LabelMap = Union[str, Sequence[int], None]
 #: Auto-selected maps: (checkpoint classes, model classes) -> short map name.
@@ -77,7 +78,7 @@ def convert_to_recognizer(model: nn.Module, state_dict: dict, label_map: LabelMa
 
     Returns:
         dict | None: ``backbone.*`` / ``cls_head.fc_cls.*`` tensors (a learnable position table
-        is copied into the backbone directly).
+        as ``backbone.pos_embed``, which the backbone resizes on load).
     """
     logger = logger or logging.getLogger(__name__)
     if is_own_layout(state_dict):
@@ -89,45 +90,94 @@ def convert_to_recognizer(model: nn.Module, state_dict: dict, label_map: LabelMa
         c = canonicalize(tensors)
     except ValueError:
         return None  # not a VideoMAE checkpoint: let mmengine report its keys
-    if c.head:
+    proj = c.backbone.get('patch_embed.proj.weight')
+    same_width = proj is None or proj.shape[0] == getattr(model.backbone, 'embed_dims', None)
+    if c.head and same_width:
         label_map = resolve_label_map(label_map, c.head['weight'].shape[0], head_rows(model))
+    elif c.head:
+        label_map = None  # another arch: no row map applies, the strict check names the widths
     sd = to_recognizer_state_dict(c, label_map,
                                   getattr(model.backbone, 'use_mean_pooling', True))
-    pos = sd.pop('backbone.pos_embed', None)
-    if pos is not None:
-        _apply_pos_embed(model.backbone, pos, logger)
     logger.info(f'converted a {c.fmt}-layout checkpoint to recognizer keys ({len(sd)} tensors'
                 + (f', head rows by label map {label_map!r}' if label_map is not None and c.head
                    else '') + f'; dropped {len(c.dropped)} keys)')
     return sd
 
 
+def _resizable_keys(model: nn.Module, state_dict: dict) -> List[str]:
+    """Checkpoint ``*pos_embed`` keys a backbone resizes on load (non-persistent buffers of a
+    module with ``pos_embed_for``), accepted though the model's state dict lacks them."""
+    out = []
+    for k in state_dict:
+        if isinstance(k, str) and (k == 'pos_embed' or k.endswith('.pos_embed')):
+            owner = k[:-len('pos_embed')].rstrip('.')
+            try:
+                mod = model.get_submodule(owner) if owner else model
+            except AttributeError:
+                continue
+            if hasattr(mod, 'pos_embed_for'):
+                out.append(k)
+    return out
+
+
+def check_state_dict(model: nn.Module, state_dict: dict, strict: bool = True,
+                     source: str = 'checkpoint',
+                     logger: Optional[logging.Logger] = None):
+    """Compare ``state_dict`` (model naming) with ``model`` and raise / log (see ``enforce``).
+
+    In partial mode the mis-shaped tensors are removed from ``state_dict`` so that the rest
+    loads (torch would otherwise fail on them).
+    """
+    own = model.state_dict()
+    rep = compare(state_dict, own, _resizable_keys(model, state_dict),
+                  ignore=('data_preprocessor.', ))
+    enforce(rep, strict, source, logger)
+    for k, _, _ in rep.mismatched:
+        state_dict.pop(k, None)
+    return rep
+
+
 def install_foreign_checkpoint_hook(model: nn.Module, label_map: LabelMap = None,
-                                    logger: Optional[logging.Logger] = None) -> bool:
+                                    logger: Optional[logging.Logger] = None,
+                                    strict: Optional[bool] = None,
+                                    source: str = 'checkpoint') -> bool:
     """Make ``model.load_state_dict`` / mmengine loading accept foreign checkpoint layouts.
 
-    Installs once per model; returns False (and does nothing) for models that are not a
-    ``VideoMAEv2ViT`` recognizer with a ``cls_head.fc_cls``.
+    A ``VideoMAEv2ViT`` recognizer (duck-typed: its backbone has ``pos_embed_for``, its head
+    ``fc_cls``) gets foreign layouts converted. With ``strict`` set (True or False) every model
+    also gets the checkpoint compared before anything is copied: strict raises
+    :class:`~vmae2_mm.checkpoint.report.CheckpointMismatchError` naming keys, expected vs found
+    shapes and the likely cause; False loads what matches and logs a summary. Installs once
+    per model (a second call updates ``strict`` / ``source``).
+
+    Returns:
+        bool: True if a hook is installed on ``model``.
     """
-    # Duck-typed (a VideoMAEv2ViT is the backbone with ``pos_embed_for``) so this package
-    # imports nothing from ``models/``.
-    if not (hasattr(getattr(model, 'backbone', None), 'pos_embed_for')
-            and hasattr(getattr(model, 'cls_head', None), 'fc_cls')):
+    recognizer = (hasattr(getattr(model, 'backbone', None), 'pos_embed_for')
+                  and hasattr(getattr(model, 'cls_head', None), 'fc_cls'))
+    if not recognizer and strict is None:
         return False
-    if getattr(model, _HOOK_ATTR, None) is not None:
+    state = getattr(model, _HOOK_ATTR + '_state', None)
+    if state is not None:
+        state.update(strict=strict, source=source)
         return True
+    state = dict(strict=strict, source=source)
+    setattr(model, _HOOK_ATTR + '_state', state)
 
     def pre_hook(state_dict, prefix, *args):
         if prefix:  # only the root call sees the whole checkpoint
             return
-        converted = convert_to_recognizer(model, state_dict, label_map, logger)
-        if converted is not None:
-            state_dict.clear()
-            state_dict.update(converted)
+        if recognizer:
+            converted = convert_to_recognizer(model, state_dict, label_map, logger)
+            if converted is not None:
+                state_dict.clear()
+                state_dict.update(converted)
+        if state['strict'] is not None:
+            check_state_dict(model, state_dict, state['strict'], state['source'], logger)
 
     setattr(model, _HOOK_ATTR, model._register_load_state_dict_pre_hook(pre_hook))
     return True
 
 
-__all__ = ['AUTO_LABEL_MAPS', 'is_own_layout', 'resolve_label_map', 'convert_to_recognizer',
+__all__ = ['AUTO_LABEL_MAPS', 'is_own_layout', 'check_state_dict', 'resolve_label_map', 'convert_to_recognizer',
            'install_foreign_checkpoint_hook']

@@ -6,7 +6,7 @@ Supported layouts (auto-detected by :func:`detect_format`):
   ``blocks.i.attn.{qkv,q_bias,v_bias}``, ``mlp.fc1``, ``fc_norm``, ``head``) and pre-training
   (the same under ``encoder.``, plus ``decoder.*``, ``encoder_to_decoder``, ``mask_token``);
   this is also the layout of vmae2_mm recognizers (``backbone.*`` + ``cls_head.fc_cls``).
-* ``hf``: Hugging Face ``transformers`` ``VideoMAEModel`` / ``VideoMAEForVideoClassification`` /
+* ``hf`` (mapped by :mod:`.hf`, the one HF key map): Hugging Face ``transformers`` ``VideoMAEModel`` / ``VideoMAEForVideoClassification`` /
   ``VideoMAEForPreTraining`` (split ``query``/``key``/``value``; v5 ``query.bias``/
   ``value.bias`` or v4 ``q_bias``/``v_bias``; ``classifier``; ``videomae.layernorm``).
 * ``mmaction2``: mmaction2 ``VisionTransformer`` recognizers (``patch_embed.projection``,
@@ -19,7 +19,6 @@ equal to ``VideoMAEv2ViT``'s, the classifier, an optional position table), from 
 backbone loader, the recognizer loader and ``tools/convert_checkpoint.py`` work.
 """
 import logging
-import os.path as osp
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,62 +27,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from vmae2_mm.utils.pos_embed import resize_pos_table, sinusoid_table
+from vmae2_mm.utils.pos_embed import sinusoid_table
 
-NESTING_KEYS = ('state_dict', 'model', 'module')
+from .hf import hf_to_official
+from .io import NESTING_KEYS, read_checkpoint, strip_prefixes, unwrap_state_dict
+from .report import compare
 FORMATS = ('official', 'hf', 'mmaction2')
 #: Keys of the pre-training model that a backbone or recognizer never uses.
 PRETRAIN_ONLY = ('decoder.', 'encoder_to_decoder', 'mask_token')
 #: A checkpoint table closer than this to the sinusoid is treated as the fixed sinusoid.
 SINUSOID_ATOL = 1e-4
-
-
-def read_checkpoint(filename: str) -> dict:
-    """Read a checkpoint file: torch pickle (``.pth``/``.pt``/``.bin``) or ``.safetensors``; a
-    folder (HF ``save_pretrained``) is read through its ``model.safetensors`` or
-    ``pytorch_model.bin``."""
-    if osp.isdir(filename):
-        for name in ('model.safetensors', 'pytorch_model.bin'):
-            if osp.isfile(osp.join(filename, name)):
-                return read_checkpoint(osp.join(filename, name))
-        raise FileNotFoundError(f'{filename}: folder has no model.safetensors or '
-                                'pytorch_model.bin')
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename!r} not found')
-    try:
-        if filename.endswith('.safetensors'):
-            from safetensors.torch import load_file
-            return dict(load_file(filename, device='cpu'))
-        return torch.load(filename, map_location='cpu', weights_only=False)
-    except Exception as e:  # corrupt/truncated files surface as many exception types
-        raise ValueError(f'{filename}: cannot read checkpoint ({type(e).__name__}: {e})') from e
-
-
-def unwrap_state_dict(ckpt: dict) -> Dict[str, Tensor]:
-    """Return the tensor dict inside a checkpoint nested under ``state_dict``/``model``/``module``
-    or given raw (the official loaders' fallback order, plus mmengine's ``state_dict``)."""
-    if not isinstance(ckpt, dict):
-        raise TypeError(f'checkpoint must be a dict, got {type(ckpt).__name__}')
-    for key in NESTING_KEYS:
-        inner = ckpt.get(key)
-        if isinstance(inner, dict) and inner and all(isinstance(v, Tensor) for v in inner.values()):
-            return OrderedDict(inner)
-    if ckpt and all(isinstance(v, Tensor) for v in ckpt.values()):
-        return OrderedDict(ckpt)
-    raise KeyError('no state dict found in checkpoint: expected a dict of tensors, raw or under '
-                   f'one of {NESTING_KEYS}; top-level keys are {sorted(ckpt)[:20]}')
-
-
-def strip_prefixes(state_dict: Dict[str, Tensor],
-                   prefixes=('_orig_mod.', 'module.')) -> Dict[str, Tensor]:
-    """Remove each of ``prefixes`` from the start of every key (in order)."""
-    out = OrderedDict()
-    for k, v in state_dict.items():
-        for p in prefixes:
-            if k.startswith(p):
-                k = k[len(p):]
-        out[k] = v
-    return out
 
 
 def detect_format(state_dict: Dict[str, Tensor]) -> str:
@@ -98,91 +51,6 @@ def detect_format(state_dict: Dict[str, Tensor]) -> str:
         return 'official'
     raise ValueError('unknown checkpoint layout: no VideoMAE patch embedding or block keys '
                      f'(official, HF transformers or mmaction2) among {keys[:10]}')
-
-
-# --------------------------------------------------------------------------------------------
-# HF transformers -> official
-_HF_LAYER = re.compile(r'^(?:videomae\.)?encoder\.layer\.(\d+)\.(.+)$')
-_HF_DEC_LAYER = re.compile(r'^decoder\.decoder_layers\.(\d+)\.(.+)$')
-_HF_BLOCK_MAP = {
-    'attention.output.dense.': 'attn.proj.',
-    'intermediate.dense.': 'mlp.fc1.',
-    'output.dense.': 'mlp.fc2.',
-    'layernorm_before.': 'norm1.',
-    'layernorm_after.': 'norm2.',
-    'attention.attention.q_bias': 'attn.q_bias',
-    'attention.attention.v_bias': 'attn.v_bias',
-    'attention.attention.query.bias': 'attn.q_bias',
-    'attention.attention.value.bias': 'attn.v_bias',
-}
-
-
-def _hf_block(rest: str, prefix: str, v: Tensor, qkv: dict, out: dict) -> Optional[str]:
-    """Map one HF layer sub-key; q/k/v weights are collected in ``qkv`` and fused later."""
-    m = re.match(r'attention\.attention\.(query|key|value)\.weight$', rest)
-    if m:
-        qkv.setdefault(prefix, {})[m.group(1)] = v
-        return None
-    if rest == 'attention.attention.key.bias':
-        if v.abs().max() > 0:
-            raise ValueError(f'{prefix}: HF key.bias is non-zero, but VideoMAE (V2) attention has '
-                             'no k bias; this checkpoint is not a VideoMAE model')
-        return None
-    for src, dst in _HF_BLOCK_MAP.items():
-        if rest.startswith(src):
-            out[prefix + dst + rest[len(src):]] = v
-            return None
-    return rest
-
-
-def hf_to_official(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """HF ``VideoMAE*`` keys -> official keys (pre-training encoders get ``encoder.``).
-
-    ``VideoMAEForPreTraining`` becomes the official pre-training layout (``encoder.*``,
-    ``encoder.norm``, ``decoder.blocks.*``, ...); the classifier models become the fine-tune
-    layout (``fc_norm``, ``head``; ``videomae.layernorm`` -> ``norm``).
-    """
-    pretrain = any(k.startswith(('decoder.', 'encoder_to_decoder', 'mask_token'))
-                   for k in state_dict)
-    enc = 'encoder.' if pretrain else ''
-    out, qkv, unknown = OrderedDict(), OrderedDict(), []
-    for k, v in state_dict.items():
-        m = _HF_LAYER.match(k)
-        if m:
-            rest = _hf_block(m.group(2), f'{enc}blocks.{m.group(1)}.', v, qkv, out)
-            if rest is not None:
-                unknown.append(k)
-            continue
-        m = _HF_DEC_LAYER.match(k)
-        if m:
-            rest = _hf_block(m.group(2), f'decoder.blocks.{m.group(1)}.', v, qkv, out)
-            if rest is not None:
-                unknown.append(k)
-            continue
-        base = k[len('videomae.'):] if k.startswith('videomae.') else k
-        if base.startswith('embeddings.patch_embeddings.projection.'):
-            out[enc + 'patch_embed.proj.' + base.rsplit('.', 1)[1]] = v
-        elif base.startswith('embeddings.position_embeddings'):
-            out[enc + 'pos_embed'] = v
-        elif base.startswith('layernorm.'):
-            out[enc + 'norm.' + base.split('.', 1)[1]] = v
-        elif k.startswith('classifier.'):
-            out['head.' + k.split('.', 1)[1]] = v
-        elif k.startswith(('fc_norm.', 'decoder.norm.', 'decoder.head.', 'encoder_to_decoder.',
-                           'mask_token')):
-            out[k] = v
-        else:
-            unknown.append(k)
-    if unknown:
-        raise ValueError(f'HF VideoMAE checkpoint has keys with no VideoMAE V2 equivalent: '
-                         f'{unknown[:10]}')
-    for prefix, parts in qkv.items():
-        if set(parts) != {'query', 'key', 'value'}:
-            raise ValueError(f'{prefix}: HF attention needs query, key and value weights, found '
-                             f'{sorted(parts)}')
-        out[prefix + 'attn.qkv.weight'] = torch.cat(
-            [parts['query'], parts['key'], parts['value']], dim=0)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,25 +190,18 @@ def _shape_errors(sd: Dict[str, Tensor], own: Dict[str, Tensor], prefix: str = '
             for k, v in sd.items() if k in own and own[k].shape != v.shape]
 
 
-def _apply_pos_embed(model: nn.Module, table: Tensor, logger: logging.Logger) -> str:
-    """Copy a checkpoint's learnable position table into the backbone (resized to its grid)."""
-    if table.shape[-1] != model.embed_dims:
-        raise ValueError(f'pos_embed: checkpoint {tuple(table.shape)} vs model width '
-                         f'{model.embed_dims}')
-    if is_sinusoid_table(table):
-        if table.shape == model.pos_embed.shape and not torch.allclose(
-                table, model.pos_embed.float(), atol=SINUSOID_ATOL, rtol=0):
-            logger.warning('the checkpoint was trained with a sinusoid table built natively for '
-                           f'{table.shape[1]} tokens, the model resizes the 16x224 table '
-                           'instead; set pos_embed_grid_from=None for the native table')
-        return 'fixed sinusoid table (rebuilt by the model)'
-    src = infer_pos_grid(table.shape[1], model.grid)
-    with torch.no_grad():
-        model.pos_embed.copy_(resize_pos_table(table.float(), src, model.grid))
-    model._pos_cache.clear()
-    logger.info(f'loaded a learnable position table of grid {src}, resized to {model.grid} '
-                '(bicubic in space, linear in time)')
-    return ''
+def _shape_message(filename: str, sd: Dict[str, Tensor], own: Dict[str, Tensor],
+                   bad: List[str]) -> str:
+    """One-line shape error with the likely cause (another ViT width, head size)."""
+    causes = compare(sd, own).causes()
+    return (f'{filename}: shape mismatch for ' + '; '.join(bad) +
+            (f' (likely cause: {"; ".join(causes)})' if causes else ''))
+
+
+def _check_pos_embed(table: Tensor, width: int, filename: str) -> None:
+    if table.dim() != 3 or table.shape[-1] != width:
+        raise ValueError(f'{filename}: pos_embed: checkpoint {tuple(table.shape)} vs model '
+                         f'width {width}')
 
 
 def load_backbone_checkpoint(model: nn.Module, filename: str,
@@ -366,11 +227,13 @@ def load_backbone_checkpoint(model: nn.Module, filename: str,
     own = model.state_dict()
     bad = _shape_errors(sd, own)
     if bad:
-        raise ValueError(f'{filename}: shape mismatch for ' + '; '.join(bad))
+        raise ValueError(_shape_message(filename, sd, own, bad))
     if c.pos_embed is not None:
-        reason = _apply_pos_embed(model, c.pos_embed, logger)
-        if reason:
-            dropped['pos_embed'] = reason
+        # the backbone's _load_from_state_dict resizes a learnable table, drops a sinusoid one
+        _check_pos_embed(c.pos_embed, model.embed_dims, filename)
+        if is_sinusoid_table(c.pos_embed):
+            dropped['pos_embed'] = 'fixed sinusoid table (rebuilt by the model)'
+        sd['pos_embed'] = c.pos_embed
     result = model.load_state_dict(sd, strict=False)
     report = dict(missing=list(result.missing_keys), unexpected=list(result.unexpected_keys),
                   dropped=sorted(dropped), format=c.fmt)
@@ -462,15 +325,14 @@ def load_recognizer_checkpoint(model: nn.Module, filename: str, label_map=None,
         raise type(e)(f'{filename}: {e}') from e
     backbone = model.backbone
     sd = to_recognizer_state_dict(c, label_map, getattr(backbone, 'use_mean_pooling', True))
-    pos = sd.pop('backbone.pos_embed', None)
     own = model.state_dict()
     bad = _shape_errors(sd, own)
     if bad:
-        raise ValueError(f'{filename}: shape mismatch for ' + '; '.join(bad) +
+        raise ValueError(_shape_message(filename, sd, own, bad) +
                          ('' if label_map else
                           ' (a K710 head needs label_map="k710to400"/"k710to600" for Kinetics)'))
-    if pos is not None:
-        _apply_pos_embed(backbone, pos, logger)
+    if 'backbone.pos_embed' in sd:
+        _check_pos_embed(sd['backbone.pos_embed'], backbone.embed_dims, filename)
     result = model.load_state_dict(sd, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith('data_preprocessor')]
     report = dict(missing=missing, unexpected=list(result.unexpected_keys),
@@ -484,7 +346,7 @@ def load_recognizer_checkpoint(model: nn.Module, filename: str, label_map=None,
 
 
 __all__ = [
-    'NESTING_KEYS', 'FORMATS', 'CanonicalCheckpoint', 'read_checkpoint', 'unwrap_state_dict',
+    'NESTING_KEYS', 'SINUSOID_ATOL', 'FORMATS', 'CanonicalCheckpoint', 'read_checkpoint', 'unwrap_state_dict',
     'strip_prefixes',
     'detect_format', 'hf_to_official', 'mmaction2_to_official', 'canonicalize',
     'is_sinusoid_table', 'infer_pos_grid', 'to_backbone_keys', 'to_backbone_keys_from',

@@ -9,6 +9,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import logging
+import pickle
 import sys
 import types
 
@@ -90,34 +91,60 @@ def alias_importlib_metadata() -> bool:
         return True
 
 
-_original_torch_load = torch.load
+def _history_buffer_getattr(obj, name: str):
+    """``getattr`` as mmengine's ``HistoryBuffer`` pickles its statistics methods, and only that.
+
+    ``HistoryBuffer.__getstate__`` keeps ``statistics_methods`` ({name: function}), which pickle
+    as ``getattr(HistoryBuffer, 'min')``; a general ``builtins.getattr`` would let a pickle reach
+    any attribute of an allow-listed object.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    # default statistics, plus any registered with HistoryBuffer.register_statistics
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and name in allowed:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f'weights-only load: getattr({obj!r}, {name!r}) is not allowed '
+                                 '(only HistoryBuffer statistics methods)')
 
 
-def _torch_load_trusting_checkpoints(*args, **kwargs):
-    kwargs.setdefault('weights_only', False)
-    return _original_torch_load(*args, **kwargs)
-
-
-def torch_load_default_weights_only_false() -> bool:
-    """Make ``torch.load`` default to ``weights_only=False`` again (torch >= 2.6 changed it).
+def torch_load_safe_globals() -> bool:
+    """Let ``torch.load(weights_only=True)`` (torch >= 2.6's default) read mmengine checkpoints.
 
     mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; Runner checkpoints hold
-    ``HistoryBuffer`` objects and numpy scalars, so resume and ``tools/test.py`` fail with
-    "Unsupported global" (open-mmlab/mmengine#1655; fixed on mmengine main by #1670, unreleased).
-    An explicit ``weights_only=True`` from a caller is still honoured. Only load checkpoints
-    you trust. Remove once an mmengine release with #1670 is pinned.
+    ``HistoryBuffer`` objects (with their statistics methods) and numpy scalars / arrays /
+    dtypes in ``message_hub`` and ``meta``, so resume and ``tools/test.py`` fail with
+    "Unsupported global" (open-mmlab/mmengine#1655). Instead of turning ``weights_only`` off for
+    the process, exactly these globals are allow-listed; any other global in a pickle (code a
+    ``__reduce__`` would run) is still refused. Remove once an mmengine release with #1670 is
+    pinned.
 
     Returns:
-        bool: True if the patch was installed.
+        bool: True if the allow-list was registered.
     """
-    if getattr(torch.load, '_vmae2_patched', False):
-        return False
     from packaging.version import Version
     if Version(torch.__version__.split('+')[0]) < Version('2.6'):
         return False
-    _torch_load_trusting_checkpoints._vmae2_patched = True
-    torch.load = _torch_load_trusting_checkpoints
-    _log('torch.load defaults to weights_only=False (mmengine 0.10.7 Runner checkpoints)')
+    import collections
+
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    from mmengine.logging.message_hub import MessageHub
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+        prefix = 'numpy._core.multiarray'
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar
+        prefix = 'numpy.core.multiarray'
+    dtype_classes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith('DType')]
+    torch.serialization.add_safe_globals([
+        HistoryBuffer, MessageHub, collections.OrderedDict, collections.defaultdict, bytes,
+        np.ndarray, np.dtype, *dtype_classes,
+        (_reconstruct, f'{prefix}._reconstruct'), (scalar, f'{prefix}.scalar'),
+        (_history_buffer_getattr, 'builtins.getattr'),
+        (_history_buffer_getattr, '__builtin__.getattr'),
+    ])
+    _log('torch.load (weights_only) accepts mmengine checkpoints: HistoryBuffer, numpy '
+         'scalars/arrays/dtypes allow-listed')
     return True
 
 
@@ -175,6 +202,6 @@ def apply_compat_patches() -> None:
     alias_importlib_metadata()
     stub_missing_mmaction_drn()
     disable_mmaction_multimodal_without_timm()
-    torch_load_default_weights_only_false()
+    torch_load_safe_globals()
     numpy2_removed_aliases()
     _applied = True

@@ -20,7 +20,7 @@ APPLY_ALL_BUT = textwrap.dedent('''
     skip = {skip!r}
     for name in ('alias_importlib_metadata', 'stub_missing_mmaction_drn',
                  'disable_mmaction_multimodal_without_timm',
-                 'torch_load_default_weights_only_false', 'numpy2_removed_aliases'):
+                 'torch_load_safe_globals', 'numpy2_removed_aliases'):
         if name != skip:
             getattr(compat, name)()
 ''')
@@ -87,14 +87,21 @@ import torch
 ckpt = torch.load({str(ckpt)!r}, map_location='cpu')
 assert int(ckpt['meta']['epoch']) == 3
 '''
-    _check(load, 'torch_load_default_weights_only_false', True, 'weights_only')
+    _check(load, 'torch_load_safe_globals', True, 'weights_only')
     _check(load, '', False)
-    # an explicit weights_only=True is still honoured
-    explicit = f'''
-import torch
-torch.load({str(ckpt)!r}, map_location='cpu', weights_only=True)
+    # the allow-list is exact: weights_only stays on for everything else
+    evil = tmp_path / 'evil.pth'
+    make_evil = f'''
+import os, torch
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('touch {str(tmp_path / "PWNED")}', ))
+torch.save({{'x': Evil()}}, {str(evil)!r})
 '''
-    _check(explicit, '', True, 'Unsupported global')
+    run_python(['-c', make_evil], timeout=300)
+    _check(f'import torch; torch.load({str(evil)!r}, map_location="cpu")', '', True,
+           'posix.system')
+    assert not (tmp_path / 'PWNED').exists()
 
 
 def test_numpy_nan_alias_for_ava_metrics():

@@ -5,6 +5,7 @@ from mmaction.registry import MODELS
 from mmcv.cnn import build_norm_layer
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
+import torch
 from torch import Tensor, nn
 
 from vmae2_mm.utils.pos_embed import resize_pos_table, sinusoid_table
@@ -212,6 +213,39 @@ class VideoMAEv2ViT(BaseModule):
             cached = resize_pos_table(self.pos_embed, self.grid, key)
             self._pos_cache[key] = cached
         return cached
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        """Take a ``pos_embed`` [1, N, C] from the checkpoint, resized to this model's grid.
+
+        The buffer is non-persistent (fixed sinusoid), so torch would report the key as
+        unexpected. A sinusoid table is dropped (the model's own is the same function); a
+        learnable one (mmaction2, HF, fine-tuned with learnt tables) is resized from its grid
+        (inferred from N) to ``self.grid`` and copied; another width is an error message.
+        """
+        table = state_dict.pop(prefix + 'pos_embed', None)
+        if table is not None:
+            from vmae2_mm.checkpoint.videomaev2 import (SINUSOID_ATOL, infer_pos_grid,
+                                                        is_sinusoid_table)
+            if table.dim() != 3 or table.shape[-1] != self.embed_dims:
+                error_msgs.append(f'{prefix}pos_embed: expected [1, N, {self.embed_dims}], '
+                                  f'found {tuple(table.shape)}')
+            elif is_sinusoid_table(table):
+                if table.shape == self.pos_embed.shape and not torch.allclose(
+                        table.float(), self.pos_embed.float(), atol=SINUSOID_ATOL, rtol=0):
+                    MMLogger.get_current_instance().warning(
+                        'the checkpoint was trained with a sinusoid table built natively for '
+                        f'{table.shape[1]} tokens, this model resizes another table; set '
+                        'pos_embed_grid_from=None for the native table')
+            else:
+                src = infer_pos_grid(table.shape[1], self.grid)
+                with torch.no_grad():
+                    self.pos_embed.copy_(resize_pos_table(table.float(), src, self.grid))
+                self._pos_cache.clear()
+                MMLogger.get_current_instance().info(
+                    f'loaded a learnable position table of grid {src}, resized to {self.grid}')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def forward_tokens(self, x: Tensor, enc_hidden: Optional[Tensor] = None) -> Tensor:
         """Embed, add positions, drop hidden tokens, run the blocks and the final ``norm``.

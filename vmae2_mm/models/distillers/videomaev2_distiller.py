@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from vmae2_mm.checkpoint.videomaev2 import strip_prefixes, unwrap_state_dict
+from vmae2_mm.checkpoint.io import read_checkpoint, strip_prefixes, unwrap_state_dict
 
 
 def to_recognizer_keys(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -115,7 +115,7 @@ class VideoMAEv2Distiller(BaseModel):
             ValueError: on shape mismatches or missing/unexpected keys, naming them.
         """
         logger = logger or MMLogger.get_current_instance()
-        ckpt = torch.load(filename, map_location='cpu', weights_only=False)
+        ckpt = read_checkpoint(filename)
         sd = to_recognizer_keys(unwrap_state_dict(ckpt))
         own = self.teacher.state_dict()
         bad = [f'{k}: checkpoint {tuple(v.shape)} vs teacher {tuple(own[k].shape)}'
