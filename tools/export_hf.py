@@ -24,6 +24,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from vmae2_mm.checkpoint.pretrain import official_to_hf_pretrain  # noqa: E402
 from vmae2_mm.utils.pos_embed import sinusoid_table  # noqa: E402
+from vmae2_mm.utils.config_options import check_cfg_options  # noqa: E402
 
 
 def hf_config_kwargs(backbone: nn.Module, num_labels: int) -> dict:
@@ -107,6 +108,7 @@ def main(argv=None):
     from vmae2_mm.checkpoint.foreign import install_foreign_checkpoint_hook
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)  # a typo'd key is an error, not a new key
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model_cfg = cfg.model.copy()

@@ -12,6 +12,7 @@ import vmae2_mm  # noqa: F401  (compat fixes + registration before any config is
 from mmengine.config import Config, DictAction
 from vmae2_mm.engine import build_runner, enable_amp, setup_distributed
 from vmae2_mm.models.detectors import check_ava_detector_cfg
+from vmae2_mm.utils.config_options import check_cfg_options
 
 
 def parse_args(argv=None):
@@ -41,6 +42,7 @@ def parse_args(argv=None):
 def build_config(args) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)  # a typo'd key is an error, not a new key
         cfg.merge_from_dict(args.cfg_options)
     check_ava_detector_cfg(cfg.model)  # a detector without mmcv ops fails here, with the cause
     setup_distributed(cfg, args.launcher)

@@ -13,7 +13,9 @@ default_hooks = dict(
     # random streams per (seed, epoch): `--resume` from an epoch checkpoint continues exactly
     rng_state=dict(type='RNGStateHook'),
     # load_from also accepts official, HF and mmaction2 VideoMAE files (head rows: label_map)
-    foreign_checkpoint=dict(type='ForeignCheckpointHook'))
+    foreign_checkpoint=dict(type='ForeignCheckpointHook'),
+    # a NaN/inf loss stops the run before the optimizer step; no non-finite checkpoint is written
+    non_finite=dict(type='NonFiniteCheckHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

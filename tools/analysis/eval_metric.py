@@ -17,6 +17,7 @@ from mmengine.config import Config, DictAction
 from mmengine.evaluator import Evaluator
 from mmengine.fileio import load
 from mmengine.registry import init_default_scope
+from vmae2_mm.utils.config_options import check_cfg_options
 
 
 def parse_args(argv=None):
@@ -74,6 +75,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)  # a typo'd key is an error, not a new key
         cfg.merge_from_dict(args.cfg_options)
     metrics = evaluate(cfg, load_results(args.results), args.metrics)
     for k, v in metrics.items():

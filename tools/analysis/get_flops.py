@@ -24,6 +24,7 @@ import vmae2_mm  # noqa: F401  (compat fixes + registration before any config is
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
+from vmae2_mm.utils.config_options import check_cfg_options
 
 
 def parse_args(argv=None):
@@ -95,6 +96,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)  # a typo'd key is an error, not a new key
         cfg.merge_from_dict(args.cfg_options)
     res = get_flops(cfg, args.shape, args.stage, args.show_table)
     split = '=' * 30

@@ -99,11 +99,25 @@ def build_runner(cfg: Config):
     from mmaction.registry import RUNNERS
     from mmengine.runner import FlexibleRunner, Runner
     check_blending_classes(cfg)
+    ensure_non_finite_check(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     if cfg.get('strategy') is not None:
         return FlexibleRunner.from_cfg(cfg)
     return Runner.from_cfg(cfg)
+
+
+def ensure_non_finite_check(cfg: Config) -> None:
+    """Every run gets ``NonFiniteCheckHook`` (also configs that do not inherit
+    ``default_runtime.py``); ``default_hooks.non_finite=None`` removes it. mmengine itself would
+    reject ``None`` for a hook name it does not define, so it is dropped here."""
+    hooks = cfg.get('default_hooks')
+    if hooks is None:
+        hooks = cfg.default_hooks = dict()
+    if 'non_finite' not in hooks:
+        hooks['non_finite'] = dict(type='NonFiniteCheckHook')
+    elif hooks['non_finite'] is None:
+        hooks.pop('non_finite')
 
 
 def check_blending_classes(cfg: Config) -> None:
