@@ -8,9 +8,7 @@
 # The checkpoints hold only `student.*`: `tools/convert_checkpoint.py EPOCH.pth STUDENT.pth` gives
 # a plain recognizer checkpoint (the recognition config above with embed_dims=32) for
 # tools/test.py.
-_base_ = [
-    '../../recognition/videomaev2/vit-tiny-p8_scratch_1xb16-8x2x1-20e_synthetic-motion-32px.py'
-]
+_base_ = ['../../_base_/demo_recognition_synthetic_motion_32px.py']
 
 teacher_checkpoint = ('work_dirs/vit-tiny-p8_scratch_1xb16-8x2x1-20e_synthetic-motion-32px/'
                       'epoch_20.pth')

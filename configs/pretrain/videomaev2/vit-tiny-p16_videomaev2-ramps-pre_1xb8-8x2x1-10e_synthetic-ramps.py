@@ -4,7 +4,7 @@
 #   python tools/train.py configs/pretrain/videomaev2/<this file> --work-dir work_dirs/ft_ramps \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/pt_ramps/epoch_25.pth
 # Labels of the generated ramp clips are the ramp direction quadrant (4 classes).
-_base_ = ['../../recognition/videomaev2/vit-small-p16_videomaev2_1xb8-16x4x1-synthetic-motion.py']
+_base_ = ['../../_base_/demo_recognition_synthetic_motion.py']
 
 data_root = 'data/ramps'
 num_classes = 4

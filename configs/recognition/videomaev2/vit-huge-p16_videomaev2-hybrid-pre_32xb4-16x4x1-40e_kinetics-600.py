@@ -2,53 +2,27 @@
 # scripts/finetune/vit_h_k600_ft.sh: 32 GPUs x 4 videos (x2 repeated augmentation),
 # base lr 0.001 per 256 videos, layer decay 0.8, wd 0.05, drop path 0.2, head dropout 0.5,
 # 40 epochs (5 warm-up).
-_base_ = [
-    '../../_base_/models/videomaev2_vit_huge.py',
-    '../../_base_/datasets/recognition_kinetics600.py',
-    '../../_base_/schedules/recognition_adamw_layer_decay.py',
-    '../../_base_/default_runtime.py'
-]
+# = the Kinetics-400 recipe with the Kinetics-600 data and a 600-way head; nothing else differs.
+_base_ = ['./vit-huge-p16_videomaev2-hybrid-pre_32xb4-16x4x1-40e_kinetics-400.py']
 
 num_classes = 600
-num_gpus = 32
-batch_size = 4  # videos per GPU; RepeatAugDataset makes 2 clips of each
-base_lr = 0.001  # official --lr, per 256 videos (repeats not counted)
-max_epochs = 40
-warmup_epochs = 5
-warmup_lr, min_lr = 1e-8, 1e-6  # official defaults, scaled with the batch like lr
-
-# Initialisation: the official pre-trained (or K710 post-pre-trained) weights, any layout
-# (official / HF transformers / mmaction2), read by the backbone loader.
-pretrained = 'checkpoints/vit_h_hybrid_pt_1200e.pth'
-
 model = dict(
-    backbone=dict(
-        drop_path_rate=0.2,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    cls_head=dict(num_classes=num_classes, dropout_ratio=0.5),
-    # official mixup 0.8 / cutmix 1.0, probability 1, switch 0.5 (one of the two per batch)
+    cls_head=dict(num_classes=num_classes),
     data_preprocessor=dict(
-        blending=dict(
-            type='RandomBatchAugment',
-            augments=[
-                dict(type='MixupBlending', alpha=0.8, num_classes=num_classes),
-                dict(type='CutmixBlending', alpha=1.0, num_classes=num_classes)
-            ])))
+        blending=dict(augments=[
+            dict(type='MixupBlending', alpha=0.8, num_classes=num_classes),
+            dict(type='CutmixBlending', alpha=1.0, num_classes=num_classes)
+        ])))
 
-train_dataloader = dict(batch_size=batch_size)
-
-# lr scaled linearly with the total batch, as official: 0.001 x 128 / 256 = 0.0005
-optim_wrapper = dict(
-    optimizer=dict(lr=base_lr * num_gpus * batch_size / 256, weight_decay=0.05),
-    paramwise_cfg=dict(layer_decay=0.8))
-train_cfg = dict(max_epochs=max_epochs)
-default_hooks = dict(checkpoint=dict(interval=5, save_best='acc/top1', rule='greater'))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=warmup_lr / base_lr, by_epoch=True, begin=0,
-         end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs,
-         eta_min_ratio=min_lr / base_lr, by_epoch=True, begin=warmup_epochs,
-         end=max_epochs, convert_to_iter_based=True)
-]
-# with fewer GPUs, pass --auto-scale-lr to rescale lr from this total batch
-auto_scale_lr = dict(enable=False, base_batch_size=num_gpus * batch_size)
+# configs/_base_/datasets/recognition_kinetics600.py's data (mmengine cannot swap a base of a
+# base, so the paths are stated here; the pipelines are the Kinetics-400 ones)
+data_root = 'data/kinetics600'
+ann_file_train = f'{data_root}/kinetics600_train_list_videos.txt'
+ann_file_val = f'{data_root}/kinetics600_val_list_videos.txt'
+ann_file_test = ann_file_val
+train_dataloader = dict(
+    dataset=dict(ann_file=ann_file_train, data_prefix=dict(video=f'{data_root}/videos_train')))
+val_dataloader = dict(
+    dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=f'{data_root}/videos_val')))
+test_dataloader = dict(
+    dataset=dict(ann_file=ann_file_test, data_prefix=dict(video=f'{data_root}/videos_val')))

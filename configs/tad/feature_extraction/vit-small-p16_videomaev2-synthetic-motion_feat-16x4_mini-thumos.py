@@ -3,7 +3,7 @@
 #   python tools/make_synthetic_data.py thumos --out data/mini_thumos
 #   python tools/extract_features.py THIS_CONFIG work_dirs/<recognition demo>/epoch_N.pth \
 #       --videos data/mini_thumos/videos --out data/mini_thumos/features
-_base_ = ['../../recognition/videomaev2/vit-small-p16_videomaev2_1xb8-16x4x1-synthetic-motion.py']
+_base_ = ['../../_base_/demo_recognition_synthetic_motion.py']
 
 feature_extraction = dict(
     clip_len=16,
