@@ -109,9 +109,6 @@ def stage_pretrain(work_dir):
 def stage_tad(work_dir):
     """Mini-THUMOS videos -> clip features (tools/extract_features.py) -> ActionFormer ->
     average mAP over tIoU 0.3:0.1:0.7."""
-    import json
-
-    import numpy as np
     import torch
 
     from vmae2_mm.models.backbones import VideoMAEv2ViT
@@ -133,19 +130,9 @@ def stage_tad(work_dir):
     torch.save(dict(model=VideoMAEv2ViT(**vit).state_dict()), ckpt)
     run(['tools/extract_features.py', ext_cfg, ckpt, '--videos', osp.join(data, 'videos'),
          '--out', feats, '--no-progress'], osp.join(work_dir, 'tad_extract.log'))
-    # random-weight features vary only a few % around a per-channel constant (trained VideoMAE
-    # V2 features do not): standardise channels with training-subset statistics (done once)
-    marker = osp.join(feats, 'standardised.json')
-    if not osp.exists(marker):
-        database = json.load(open(ann))['database']
-        train = np.concatenate([np.load(osp.join(feats, f'{vid}.npy'))
-                                for vid, e in database.items() if e['subset'] == 'Validation'])
-        mean, std = train.mean(0), train.std(0) + 1e-6
-        for vid in database:
-            path = osp.join(feats, f'{vid}.npy')
-            np.save(path, ((np.load(path) - mean) / std).astype(np.float32))
-        with open(marker, 'w') as f:
-            json.dump(dict(mean=mean.tolist(), std=std.tolist()), f)
+    # channel statistics of the training subset, read by the recipe's StandardizeTADFeatures
+    run(['tools/data/tad_feature_stats.py', feats, ann, '--subset', 'Validation'],
+        osp.join(work_dir, 'tad_stats.log'))
     cfg = osp.join(ROOT, 'configs/tad/actionformer_tiny_1xb2-5+35e_mini-thumos.py')
     paths = [f'{split}_dataloader.dataset.data_root={data}' for split in ('train', 'val', 'test')]
     paths += [f'{split}_evaluator.ann_file={ann}' for split in ('val', 'test')]

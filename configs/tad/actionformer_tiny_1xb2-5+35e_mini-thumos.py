@@ -4,10 +4,17 @@
 #       --num-test 8
 #   python tools/extract_features.py EXTRACTION_CONFIG CHECKPOINT \
 #       --videos data/mini_thumos/videos --out data/mini_thumos/features
+#   python tools/data/tad_feature_stats.py data/mini_thumos/features \
+#       data/mini_thumos/annotations/mini_thumos14.json --subset Validation
 #   python tools/train.py THIS_CONFIG
 #   python tools/test.py THIS_CONFIG work_dirs/<this config>/epoch_40.pth
 # `tools/run_demo.py --stages tad` runs all of it. Same recipe as the THUMOS14 config except
-# sizes, lr 1e-3 and the EMA momentum (see below).
+# sizes, lr 1e-3, the EMA momentum (see below) and standardised features: the demo's extractor
+# is a randomly initialised tiny ViT whose features vary only a few % around a per-channel
+# constant, so every channel is standardised with the training subset's statistics
+# (StandardizeTADFeatures reads channel_stats.npz from the feature folder; measured in issue 6:
+# test mAP 8.8% with neither change, 12.5% with the EMA momentum only, 24.8% with
+# standardisation only, 92.4% with both).
 _base_ = [
     '../_base_/models/actionformer.py', '../_base_/datasets/tad_thumos14.py',
     '../_base_/schedules/tad_adamw_cosine.py', '../_base_/default_runtime.py'
@@ -30,6 +37,7 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadTADFeatures'),
+    dict(type='StandardizeTADFeatures', stats_file='channel_stats.npz'),
     dict(type='RandomTruncateTADFeatures', max_seq_len=train_len, trunc_thresh=0.5,
          crop_ratio=(0.9, 1.0)),
     dict(type='PackTADInputs')]
@@ -38,9 +46,14 @@ train_dataloader = dict(
     dataset=dict(data_root=data_root, ann_file=ann_file, feat_dir=feat_dir, num_classes=4,
                  pipeline=train_pipeline))
 # the demo evaluates on the generated "Test" subset
+test_pipeline = [
+    dict(type='LoadTADFeatures'),
+    dict(type='StandardizeTADFeatures', stats_file='channel_stats.npz'),
+    dict(type='PackTADInputs')]
 val_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file=ann_file, feat_dir=feat_dir, num_classes=4))
+    dataset=dict(data_root=data_root, ann_file=ann_file, feat_dir=feat_dir, num_classes=4,
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=f'{data_root}/{ann_file}')
 test_evaluator = val_evaluator
