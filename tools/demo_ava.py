@@ -7,7 +7,8 @@
 
 Person boxes are normalised ``x1, y1, x2, y2`` per timestamp (seconds, like AVA):
 ``--boxes`` JSON ``{"902": [[x1, y1, x2, y2], ...], ...}`` or CSV rows
-``timestamp,x1,y1,x2,y2[,...]``, or an AVA proposals pickle (``'<video_id>,<%04d ts>'`` ->
+``timestamp,x1,y1,x2,y2[,...]``, an AVA proposals pickle, or an mmdet person detector run on each keyframe
+(``--det-config``/``--det-checkpoint``) (``'<video_id>,<%04d ts>'`` ->
 [K, 4|5]; boxes below ``--person-thr`` are dropped as AVADataset does). ``--video-start`` is
 the time of the video's first frame (900 for AVA's 15-min cuts, 0 for whole clips). For each
 timestamp a clip is sampled around it as the config's test ``SampleAVAFrames`` does, run
@@ -16,21 +17,19 @@ score above ``--score-thr`` are printed; ``--out-video`` writes the video with t
 labels of the nearest timestamp drawn on each frame.
 """
 import argparse
-import csv
-import json
 import os.path as osp
-import pickle
-from typing import Dict, List, Optional
+from typing import Dict
 
 import cv2
 import numpy as np
-import torch
 
 import vmae2_mm  # noqa: F401  (compat fixes + registration)
 from mmengine.config import Config
-from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from vmae2_mm.apis.inference_spatiotemporal import (build_detector, clip_indices, detect,
+                                                    detect_persons, draw, read_boxes,
+                                                    read_label_names, read_proposals,
+                                                    test_transforms, write_ava_csv)
 
 
 def parse_args(argv=None):
@@ -42,128 +41,26 @@ def parse_args(argv=None):
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument('--boxes', help='JSON or CSV of normalised person boxes per timestamp')
     src.add_argument('--proposals', help='AVA proposals pickle')
+    src.add_argument('--det-config', help='mmdet person detector config (with --det-checkpoint)')
+    parser.add_argument('--det-checkpoint', help='mmdet person detector weights')
+    parser.add_argument('--det-score-thr', type=float, default=0.5,
+                        help='person detection score threshold')
+    parser.add_argument('--det-person-class', type=int, default=0,
+                        help='the detector\'s person label (0 for COCO models)')
     parser.add_argument('--video-id', help='proposal-key video id (default: video file stem)')
     parser.add_argument('--person-thr', type=float, default=0.9,
                         help='proposal score threshold (max score kept if none passes)')
     parser.add_argument('--timestamps', type=int, nargs='+',
-                        help='timestamps to process (default: all with boxes)')
+                        help='timestamps to process (default: all with boxes; with '
+                        '--det-config every whole second of the video)')
     parser.add_argument('--video-start', type=float, default=0.0,
                         help='time of the first video frame in seconds')
     parser.add_argument('--score-thr', type=float, default=0.5)
     parser.add_argument('--label-map', help='pbtxt label map (default: the config test one)')
     parser.add_argument('--out-video', help='write a visualised mp4 here')
+    parser.add_argument('--out-csv', help='write the detections as an AVA result CSV here')
     parser.add_argument('--device', default='cpu')
     return parser.parse_args(argv)
-
-
-def read_boxes(path: str) -> Dict[int, np.ndarray]:
-    """JSON ``{ts: [[x1, y1, x2, y2], ...]}`` or CSV ``ts,x1,y1,x2,y2[,...]`` -> {ts: [K, 4]}."""
-    boxes: Dict[int, list] = {}
-    if path.endswith('.json'):
-        with open(path) as f:
-            raw = json.load(f)
-        if not isinstance(raw, dict):
-            raise ValueError(f'{path}: expected a JSON object {{timestamp: [[x1, y1, x2, y2], '
-                             '...]}}')
-        for ts, rows in raw.items():
-            boxes[int(ts)] = [list(map(float, r[:4])) for r in rows]
-    else:
-        with open(path, newline='') as f:
-            for lineno, row in enumerate(csv.reader(f), 1):
-                if not row:
-                    continue
-                if len(row) < 5:
-                    raise ValueError(f'{path}:{lineno}: expected timestamp,x1,y1,x2,y2, got '
-                                     f'{row}')
-                boxes.setdefault(int(row[0]), []).append([float(v) for v in row[1:5]])
-    return {ts: check_boxes(np.asarray(b, dtype=np.float32).reshape(-1, 4), f'{path} ts {ts}')
-            for ts, b in boxes.items()}
-
-
-def read_proposals(path: str, video_id: str, person_thr: float) -> Dict[int, np.ndarray]:
-    """Boxes of ``video_id`` from an AVA proposals pickle, thresholded like AVADataset."""
-    with open(path, 'rb') as f:
-        props = pickle.load(f)
-    out = {}
-    for key, arr in props.items():
-        vid, ts = key.rsplit(',', 1)
-        arr = np.asarray(arr, dtype=np.float32)
-        if vid != video_id or arr.size == 0:
-            continue
-        if arr.shape[1] == 5:
-            arr = arr[arr[:, 4] >= min(person_thr, arr[:, 4].max())]
-        out[int(ts)] = check_boxes(arr[:, :4], f'{path} {key}')
-    if not out:
-        raise ValueError(f'{path}: no proposals for video id {video_id!r} (keys look like '
-                         f'{next(iter(props), "?")!r}); pass --video-id')
-    return out
-
-
-def check_boxes(boxes: np.ndarray, where: str) -> np.ndarray:
-    if ((boxes < 0) | (boxes > 1)).any():
-        raise ValueError(f'{where}: boxes must be normalised to [0, 1], got {boxes.tolist()}')
-    if ((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])).any():
-        raise ValueError(f'{where}: boxes need x1 < x2 and y1 < y2, got {boxes.tolist()}')
-    return boxes
-
-
-def read_label_names(path: Optional[str]) -> Dict[int, str]:
-    if not path:
-        return {}
-    from vmae2_mm.evaluation.ava_metric import read_labelmap
-    return {c['id']: c['name'] for c in read_labelmap(path)[0]}
-
-
-def test_transforms(cfg: Config):
-    """(SampleAVAFrames cfg, transforms after frame decoding) of the config's test pipeline."""
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    names = [t['type'] for t in pipeline]
-    if 'SampleAVAFrames' not in names:
-        raise ValueError(f'{cfg.filename}: the test pipeline has no SampleAVAFrames step')
-    sampler = pipeline[names.index('SampleAVAFrames')]
-    decode = max(i for i, n in enumerate(names) if n.endswith('Decode'))
-    return sampler, Compose(pipeline[decode + 1:])
-
-
-def clip_indices(center: int, clip_len: int, interval: int, num_frames: int) -> np.ndarray:
-    """Test-mode SampleAVAFrames indices (0-based) around ``center``, clipped to the video."""
-    start = center - (clip_len // 2) * interval
-    return np.clip(np.arange(start, start + clip_len * interval, interval), 0, num_frames - 1)
-
-
-def build_detector(cfg: Config, checkpoint: str, device: str):
-    from mmaction.registry import MODELS
-    cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu')
-    return model.to(device).eval()
-
-
-def detect(model, transforms, frames: List[np.ndarray], boxes: np.ndarray, num_classes: int):
-    """One keyframe: frames [T] of [H, W, 3] RGB, boxes [K, 4] normalised -> scores [K, C]."""
-    h, w = frames[0].shape[:2]
-    scale = np.array([w, h, w, h], dtype=np.float32)
-    results = dict(imgs=list(frames), img_shape=(h, w), original_shape=(h, w),
-                   gt_bboxes=np.zeros((0, 4), np.float32), proposals=boxes * scale,
-                   gt_labels=np.zeros((0, num_classes), np.float32), modality='RGB',
-                   num_clips=1, clip_len=len(frames))
-    packed = transforms(results)
-    with torch.no_grad():
-        out = model.test_step(dict(inputs=[packed['inputs']],
-                                   data_samples=[packed['data_samples']]))
-    return out[0].pred_instances.scores.cpu().numpy()
-
-
-def draw(frame_rgb: np.ndarray, boxes: np.ndarray, labels: List[List[str]]) -> np.ndarray:
-    img = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
-    h, w = img.shape[:2]
-    for box, texts in zip(boxes, labels):
-        x1, y1, x2, y2 = (box * [w, h, w, h]).astype(int)
-        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 1)
-        for i, text in enumerate(texts):
-            cv2.putText(img, text, (x1 + 2, y1 + 10 + 10 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.3,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-    return img
 
 
 def main(argv=None) -> Dict[int, list]:
@@ -172,11 +69,35 @@ def main(argv=None) -> Dict[int, list]:
     import decord
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
+    video_id = args.video_id or osp.splitext(osp.basename(args.video))[0]
+    boxes = None
     if args.boxes:
         boxes = read_boxes(args.boxes)
-    else:
-        video_id = args.video_id or osp.splitext(osp.basename(args.video))[0]
+    elif args.proposals:
         boxes = read_proposals(args.proposals, video_id, args.person_thr)
+    if not osp.isfile(args.video):
+        raise FileNotFoundError(f'video not found: {args.video}')
+    reader = decord.VideoReader(args.video, num_threads=1)
+    fps, num_frames = reader.get_avg_fps(), len(reader)
+    if boxes is None:
+        if not args.det_checkpoint:
+            raise ValueError('--det-config needs --det-checkpoint (the detector weights)')
+        stamps = args.timestamps or [int(args.video_start) + s
+                                     for s in range(int(num_frames / fps) + 1)]
+        keyframes = {}
+        for ts in stamps:
+            i = int(round((ts - args.video_start) * fps))
+            if 0 <= i < num_frames:
+                keyframes[ts] = reader[i].asnumpy()
+        boxes = detect_persons(args.det_config, args.det_checkpoint, keyframes,
+                               args.det_score_thr, args.det_person_class, args.device)
+        empty = [ts for ts, b in boxes.items() if len(b) == 0]
+        if empty:
+            print(f'no person found at timestamps {empty} (score >= {args.det_score_thr})')
+        boxes = {ts: b for ts, b in boxes.items() if len(b)}
+        if not boxes:
+            raise ValueError(f'{args.video}: the person detector found nobody at any of '
+                             f'{len(keyframes)} keyframes (score >= {args.det_score_thr})')
     timestamps = args.timestamps or sorted(boxes)
     missing = [ts for ts in timestamps if ts not in boxes]
     if missing:
@@ -188,10 +109,6 @@ def main(argv=None) -> Dict[int, list]:
     sampler, transforms = test_transforms(cfg)
     model = build_detector(cfg, args.checkpoint, args.device)
 
-    if not osp.isfile(args.video):
-        raise FileNotFoundError(f'video not found: {args.video}')
-    reader = decord.VideoReader(args.video, num_threads=1)
-    fps, num_frames = reader.get_avg_fps(), len(reader)
     results = {}
     for ts in timestamps:
         center = int(round((ts - args.video_start) * fps))
@@ -214,6 +131,9 @@ def main(argv=None) -> Dict[int, list]:
             print(f't={ts} person {k} box ({", ".join(f"{v:.3f}" for v in box)}): {text}')
         results[ts] = people
 
+    if args.out_csv:
+        n = write_ava_csv(args.out_csv, video_id, results)
+        print(f'wrote {args.out_csv} ({n} rows)')
     if args.out_video:
         writer = None
         keys = sorted(results)
