@@ -25,9 +25,13 @@ official                                    ours
 ``reg_head.scale.i.scale``                  ``head.scales.i.scale``
 ==========================================  ==========================================
 
-Upstream keeps the loss normaliser as a plain attribute, so ``head.loss_normalizer`` is not in
-official checkpoints (it keeps its initial value); options upstream has and we do not
-(``backbone.proj`` for multi-input features, ``attn.rel_pe``) surface as unexpected keys.
+Upstream keeps the loss normaliser as a plain float attribute of ``PtTransformer`` (set to
+``init_loss_norm``, updated as an EMA, never saved), so official checkpoints have no
+``head.loss_normalizer``; our model lists it in ``ActionFormer.optional_state_keys`` and keeps
+its current value when a checkpoint lacks it (upstream restarts from ``init_loss_norm`` on every
+load too), so official and converted files load with ``strict=True``. Options upstream has and
+we do not (``backbone.proj`` for multi-input features, ``attn.rel_pe``) surface as unexpected
+keys.
 """
 import re
 from typing import Dict, List, Tuple, Union
@@ -63,7 +67,7 @@ _TO_OFFICIAL: List[Tuple[str, str]] = [
     (r'^head\.reg_out\.', 'reg_head.offset_head.'),
     (r'^head\.scales\.', 'reg_head.scale.'),
 ]
-# ours only: not saved upstream
+# ours only: upstream's normaliser is a float attribute, not in its state dict
 _OURS_ONLY = ('head.loss_normalizer', )
 
 
@@ -130,10 +134,10 @@ def load_actionformer_checkpoint(model: nn.Module, checkpoint: Union[str, dict],
     sd = select_state_dict(checkpoint, use_ema)
     if is_official_layout(sd):
         sd = official_to_ours(sd)
-        optional = set(_OURS_ONLY)
     else:
         sd = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in sd.items()}
-        optional = set()
+    # keys the model fills in itself when absent (see ActionFormer.optional_state_keys)
+    optional = set(getattr(model, 'optional_state_keys', ()))
     own = model.state_dict()
     missing = [k for k in own if k not in sd and k not in optional]
     unexpected = [k for k in sd if k not in own]
@@ -152,13 +156,15 @@ def load_actionformer_checkpoint(model: nn.Module, checkpoint: Union[str, dict],
         raise KeyError('\n'.join(lines))
     bad = {m[0] for m in mismatched}
     model.load_state_dict({k: v for k, v in sd.items() if k in own and k not in bad},
-                          strict=False)
+                          strict=strict)
     return report
 
 
 def convert_official_checkpoint(src: str, dst: str, use_ema: bool = True) -> Dict[str, Tensor]:
     """Write an upstream checkpoint as ``{'state_dict': ours, 'meta': {...}}`` so that
-    ``tools/test.py CONFIG dst`` / ``load_from=dst`` work (mmengine cannot map the layout).
+    ``tools/test.py CONFIG dst`` / ``load_from=dst`` work (mmengine cannot map the layout),
+    strictly: like the source, the file has no ``head.loss_normalizer`` (the model keeps its
+    ``init_loss_norm``).
 
     Args:
         src (str): Upstream ``*.pth.tar``.

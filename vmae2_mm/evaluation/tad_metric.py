@@ -1,25 +1,37 @@
 """ActivityNet-style detection mAP for temporal action detection (THUMOS14, FineAction).
 
-Semantics follow ActionFormer's ``ANETdetection`` (itself from ActivityNet's
-``eval_detection.py``):
+Semantics follow ActivityNet's ``eval_detection.py`` as adapted by ActionFormer's
+``ANETdetection`` (``libs/utils/metrics.py``):
 
 * GT: videos of the requested subset (compared lower-cased); segments shorter than ``tol``
   (1e-3 s) and duplicates (same label, start and end each within ``tol``) are dropped.
-* Per class, predictions of all videos are ranked by score (descending; a *stable* sort, so ties
-  keep their input order -- upstream's quicksort leaves tie order undefined). Each prediction
-  is matched, per tIoU threshold, to the unmatched GT of its video and class with the highest
-  tIoU, if that tIoU >= the threshold; otherwise it is a false positive.
+* Per class, predictions of all videos are ranked by score. Each prediction is matched, per
+  tIoU threshold, to the unmatched GT of its video and class with the highest tIoU, if that
+  tIoU >= the threshold; otherwise it is a false positive.
 * AP = VOC-2011 all-point interpolated area under precision/recall; mAP at a threshold = mean
   AP over the classes that have GT (a class without predictions scores 0); the average mAP is
   the mean over thresholds.
-* Predicted labels that no GT carries are ignored (upstream may remap such an id onto another
-  class, a quirk not reproduced).
+
+Two evaluators differ only where the data is ambiguous:
+
+* ``'activitynet'`` (default): score ties keep their input order (a stable sort); a predicted
+  label that no GT carries is ignored; thresholds are used as given.
+* ``'actionformer'``: ActionFormer's ``ANETdetection`` exactly, for comparing with numbers
+  published from it: (1) predictions are ranked with its ``scores.argsort()[::-1]`` (numpy's
+  default sort, reversed: ties come out in the order numpy leaves them, e.g. later input first
+  for short arrays); (2) GT labels are replaced by their rank among the sorted GT classes and
+  predicted labels go through the same ``DataFrame.replace``, which leaves an id without GT as
+  it is, so it is scored as the class whose rank equals it (GT classes {0, 2}: a prediction
+  labelled 1 counts for class 2); (3) evenly spaced thresholds are rebuilt as
+  ``np.linspace(first, last, n)`` as its datasets define them (THUMOS14's 0.4 becomes
+  0.39999999999999997, so a tIoU of 0.39999999999999997 matches there and not here).
 
 mmaction2's ``ActivityNetLocalization`` / ``compute_average_precision_detection`` implement the
-same matching (the tests check exact agreement) but compute tIoU in float32, walk a list of
-dicts per prediction (~5x slower on a THUMOS-sized set, see ``benchmarks/bench_tad_map.py``), do
-not drop short/duplicate GT and assume ActivityNet's ``v_`` id prefix, so the computation is
-re-implemented here, vectorised over thresholds and restricted to overlapping predictions.
+``'activitynet'`` matching (the tests check exact agreement) but compute tIoU in float32, walk a
+list of dicts per prediction (~5x slower on a THUMOS-sized set, see
+``benchmarks/bench_tad_map.py``), do not drop short/duplicate GT and assume ActivityNet's ``v_``
+id prefix, so the computation is re-implemented here, vectorised over thresholds and restricted
+to overlapping predictions.
 """
 import os
 import os.path as osp
@@ -36,6 +48,7 @@ from ..datasets.tad_feature_dataset import class_names_from_database, load_tad_d
 
 THUMOS14_TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
 FINEACTION_TIOUS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+EVALUATORS = ('activitynet', 'actionformer')
 
 
 def clean_gt_segments(segments: np.ndarray, labels: np.ndarray, tol: float = 1e-3
@@ -98,9 +111,26 @@ def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((mrec[idx] - mrec[idx - 1]) * mprec[idx]))
 
 
+def actionformer_tious(tious: Sequence[float]) -> np.ndarray:
+    """Thresholds as ActionFormer's datasets build them: evenly spaced ones as
+    ``np.linspace(first, last, n)`` (e.g. THUMOS14's ``np.linspace(0.3, 0.7, 5)``), any other
+    list as given.
+
+    Args:
+        tious (Sequence[float]): [N_t] thresholds.
+
+    Returns:
+        ndarray: [N_t] float64 thresholds.
+    """
+    t = np.asarray(tious, dtype=np.float64).reshape(-1)
+    if len(t) > 2 and not np.allclose(np.diff(t), t[1] - t[0], rtol=0, atol=1e-9):
+        return t
+    return np.linspace(t[0], t[-1], len(t)) if len(t) else t
+
+
 def _class_ap(gt_by_video: Dict[str, np.ndarray], pred_videos: np.ndarray,
               pred_segments: np.ndarray, pred_scores: np.ndarray,
-              tious: np.ndarray) -> np.ndarray:
+              tious: np.ndarray, stable: bool = True) -> np.ndarray:
     """AP of one class at every threshold.
 
     Args:
@@ -109,6 +139,8 @@ def _class_ap(gt_by_video: Dict[str, np.ndarray], pred_videos: np.ndarray,
         pred_segments (ndarray): [P, 2] seconds.
         pred_scores (ndarray): [P].
         tious (ndarray): [N_t] thresholds.
+        stable (bool): Rank ties in input order; False: ActionFormer's
+            ``argsort()[::-1]``. Defaults to True.
 
     Returns:
         ndarray: [N_t] AP.
@@ -117,7 +149,7 @@ def _class_ap(gt_by_video: Dict[str, np.ndarray], pred_videos: np.ndarray,
     num_preds = len(pred_scores)
     if num_preds == 0 or npos == 0:
         return np.zeros(len(tious))
-    order = np.argsort(-pred_scores, kind='stable')
+    order = np.argsort(-pred_scores, kind='stable') if stable else pred_scores.argsort()[::-1]
     pred_videos, pred_segments = pred_videos[order], pred_segments[order]
     tp = np.zeros((len(tious), num_preds))
     min_thr = tious.min()
@@ -155,7 +187,7 @@ def _class_ap(gt_by_video: Dict[str, np.ndarray], pred_videos: np.ndarray,
 def compute_tad_map(gt: Mapping[str, Mapping[str, np.ndarray]],
                     preds: Mapping[str, Mapping[str, np.ndarray]],
                     tious: Sequence[float] = THUMOS14_TIOUS,
-                    tol: Optional[float] = 1e-3) -> dict:
+                    tol: Optional[float] = 1e-3, evaluator: str = 'activitynet') -> dict:
     """Detection mAP over tIoU thresholds (pure function; see the module docstring).
 
     Args:
@@ -165,15 +197,22 @@ def compute_tad_map(gt: Mapping[str, Mapping[str, np.ndarray]],
         tious (Sequence[float]): tIoU thresholds. Defaults to THUMOS14's 0.3:0.1:0.7.
         tol (float, optional): GT clean-up tolerance in seconds (:func:`clean_gt_segments`);
             None keeps the GT as given. Defaults to 1e-3.
+        evaluator (str): ``'activitynet'`` or ``'actionformer'`` (see the module docstring).
+            Defaults to 'activitynet'.
 
     Returns:
-        dict: ``tious`` [N_t], ``class_ids`` [N_c] (classes with GT, sorted), ``ap``
-        [N_t, N_c], ``mAP`` [N_t] and ``average_mAP`` (float); fractions in [0, 1].
+        dict: ``tious`` [N_t] (as evaluated), ``class_ids`` [N_c] (classes with GT, sorted),
+        ``ap`` [N_t, N_c], ``mAP`` [N_t] and ``average_mAP`` (float); fractions in [0, 1].
     """
+    if evaluator not in EVALUATORS:
+        raise ValueError(f'evaluator must be one of {EVALUATORS}, got {evaluator!r}')
     tious = np.asarray(tious, dtype=np.float64).reshape(-1)
     if len(tious) == 0 or not np.all((tious > 0) & (tious <= 1)):
         raise ValueError(f'tious must be a non-empty list of thresholds in (0, 1], got '
                          f'{tious.tolist()}')
+    upstream = evaluator == 'actionformer'
+    if upstream:
+        tious = actionformer_tious(tious)
     gt_by_class: Dict[int, Dict[str, np.ndarray]] = defaultdict(dict)
     for vid, g in gt.items():
         segs = np.asarray(g['segments'], dtype=np.float64).reshape(-1, 2)
@@ -204,10 +243,18 @@ def compute_tad_map(gt: Mapping[str, Mapping[str, np.ndarray]],
     p_score = np.concatenate(p_score) if p_score else np.zeros(0)
     p_label = np.concatenate(p_label) if p_label else np.zeros(0, dtype=np.int64)
 
+    if upstream:
+        # DataFrame.replace({GT class: its rank}): GT classes become 0..N_c-1, any other
+        # predicted id stays as it is and is scored as the class of that rank, if any
+        cls = np.asarray(class_ids, dtype=np.int64)
+        rank = np.minimum(np.searchsorted(cls, p_label), max(len(cls) - 1, 0))
+        known = cls[rank] == p_label if len(cls) else np.zeros(len(p_label), dtype=bool)
+        p_label = np.where(known, rank, p_label)
     ap = np.zeros((len(tious), len(class_ids)))
     for j, c in enumerate(class_ids):
-        sel = p_label == c
-        ap[:, j] = _class_ap(gt_by_class[c], p_vid[sel], p_seg[sel], p_score[sel], tious)
+        sel = p_label == (j if upstream else c)
+        ap[:, j] = _class_ap(gt_by_class[c], p_vid[sel], p_seg[sel], p_score[sel], tious,
+                             stable=not upstream)
     mean_ap = ap.mean(axis=1) if class_ids else np.zeros(len(tious))
     return dict(tious=tious, class_ids=np.asarray(class_ids, dtype=np.int64), ap=ap,
                 mAP=mean_ap, average_mAP=float(mean_ap.mean()))
@@ -257,6 +304,11 @@ class TADmAPMetric(BaseMetric):
         tious (Sequence[float]): Thresholds. Defaults to THUMOS14's (0.3, 0.4, 0.5, 0.6, 0.7);
             FineAction uses 0.5:0.05:0.95 (``FINEACTION_TIOUS``).
         tol (float, optional): GT clean-up tolerance (s); None disables. Defaults to 1e-3.
+        evaluator (str): ``'activitynet'`` or ``'actionformer'``: the latter reproduces
+            ActionFormer's ``ANETdetection`` exactly (its tie order, its label remapping of
+            predicted classes without GT, its ``np.linspace`` thresholds; see the module
+            docstring), for comparing with numbers published from it. Defaults to
+            'activitynet'.
         class_agnostic (bool): Evaluate every GT and prediction as class 0 (proposal mAP).
             Defaults to False.
         per_class (bool): Also log the AP of each class averaged over thresholds. Defaults to
@@ -274,6 +326,7 @@ class TADmAPMetric(BaseMetric):
                  subset='test',
                  tious: Sequence[float] = THUMOS14_TIOUS,
                  tol: Optional[float] = 1e-3,
+                 evaluator: str = 'activitynet',
                  class_agnostic: bool = False,
                  per_class: bool = False,
                  plot_file: Optional[str] = None,
@@ -289,12 +342,15 @@ class TADmAPMetric(BaseMetric):
             errors.append(f'tious must be a non-empty list of thresholds in (0, 1], got {tious}')
         if tol is not None and tol < 0:
             errors.append(f'tol must be >= 0 or None, got {tol}')
+        if evaluator not in EVALUATORS:
+            errors.append(f'evaluator must be one of {EVALUATORS}, got {evaluator!r}')
         if errors:
             raise ValueError('TADmAPMetric: ' + '; '.join(errors))
         self.ann_file = ann_file
         self.subsets = [s.lower() for s in subsets]
         self.tious = tious
         self.tol = tol
+        self.evaluator = evaluator
         self.class_agnostic = class_agnostic
         self.per_class = per_class
         self.plot_file = plot_file
@@ -358,7 +414,7 @@ class TADmAPMetric(BaseMetric):
                       f'{self.subsets} of {self.ann_file} (their predictions are false '
                       f'positives), e.g. {unknown[:3]}', logger=logger, level=30)
         unpredicted = len(set(gt) - set(preds))
-        res = compute_tad_map(gt, preds, self.tious, self.tol)
+        res = compute_tad_map(gt, preds, self.tious, self.tol, self.evaluator)
         self._log_table(res, classes, len(preds), unpredicted, logger)
         if self.plot_file:
             path = self.plot_file
@@ -374,7 +430,8 @@ class TADmAPMetric(BaseMetric):
 
     def _log_table(self, res: dict, classes: Sequence[str], num_pred_videos: int,
                    unpredicted: int, logger) -> None:
-        lines = [f'TAD detection mAP on {self.ann_file} [{",".join(self.subsets)}]: '
+        lines = [f'TAD detection mAP ({self.evaluator} evaluator) on {self.ann_file} '
+                 f'[{",".join(self.subsets)}]: '
                  f'{len(res["class_ids"])} classes with GT, predictions for {num_pred_videos} '
                  f'videos ({unpredicted} GT videos without predictions)',
                  '| tIoU | mAP (%) |', '|------|---------|']
@@ -389,4 +446,5 @@ class TADmAPMetric(BaseMetric):
 
 
 __all__ = ['TADmAPMetric', 'compute_tad_map', 'clean_gt_segments', 'segment_tiou',
-           'interpolated_ap', 'plot_map_vs_tiou', 'THUMOS14_TIOUS', 'FINEACTION_TIOUS']
+           'interpolated_ap', 'plot_map_vs_tiou', 'actionformer_tious', 'THUMOS14_TIOUS',
+           'FINEACTION_TIOUS', 'EVALUATORS']

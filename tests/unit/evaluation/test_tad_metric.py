@@ -187,3 +187,156 @@ def test_metric_class_agnostic_and_validation(tmp_path):
         metric.evaluate(1)
     with pytest.raises(KeyError, match='pred_instances'):
         metric.process(None, [dict(video_id='v1')])
+
+
+# --- evaluator='actionformer': ActionFormer's ANETdetection exactly ---------------------------
+
+def test_both_evaluators_agree_on_the_hand_checked_fixture():
+    # no score ties, every predicted id either a GT class or above all of them (7): the two
+    # evaluators differ nowhere; [0.5, 0.6, 0.95] is not evenly spaced, so kept as given
+    res = compute_tad_map(GT, PREDS, tious=[0.5, 0.6, 0.95], evaluator='actionformer')
+    assert res['tious'].tolist() == [0.5, 0.6, 0.95]
+    np.testing.assert_allclose(res['ap'], EXPECTED_AP, rtol=0, atol=1e-12)
+
+
+def test_actionformer_scores_a_label_without_gt_as_the_class_of_that_rank():
+    gt = {'v': dict(segments=[[0, 10], [20, 30]], labels=[0, 2])}     # no GT of class 1
+    preds = {'v': P([(0, 10, .9, 0),      # class 0: TP
+                     (20, 30, .8, 1)])}   # label 1: no GT class 1
+    # activitynet: label 1 is ignored -> class 2 has no prediction: AP 0; mAP (1 + 0) / 2
+    res = compute_tad_map(gt, preds, tious=[0.5])
+    np.testing.assert_allclose(res['ap'], [[1.0, 0.0]])
+    assert res['average_mAP'] == pytest.approx(0.5)
+    # actionformer: GT classes {0, 2} are replaced by their ranks {0: 0, 2: 1}; the predicted 1
+    # is left as 1 by the same replace and so is scored as class 2 (rank 1): a TP there,
+    # AP 1 for both classes -> mAP 1
+    res = compute_tad_map(gt, preds, tious=[0.5], evaluator='actionformer')
+    np.testing.assert_allclose(res['ap'], [[1.0, 1.0]])
+    assert res['average_mAP'] == pytest.approx(1.0)
+
+
+def test_actionformer_builds_thumos_thresholds_with_linspace():
+    # tIoU of [0.3, 0.7] with [0, 1] is (0.7 - 0.3) / 1 = 0.39999999999999997 in float64
+    gt = {'v': dict(segments=[[0, 1]], labels=[0])}
+    preds = {'v': P([(0.3, 0.7, .9, 0)])}
+    tiou = (0.7 - 0.3) / ((0.7 - 0.3) + 1.0 - (0.7 - 0.3))
+    assert tiou < 0.4 and tiou == np.linspace(0.3, 0.7, 5)[1]
+    # activitynet: literal 0.4 -> a miss there; TP only at 0.3 -> mAP [1, 0, 0, 0, 0]
+    res = compute_tad_map(gt, preds)
+    np.testing.assert_allclose(res['mAP'], [1, 0, 0, 0, 0])
+    assert res['average_mAP'] == pytest.approx(0.2)
+    # actionformer: np.linspace(0.3, 0.7, 5)[1] = 0.39999999999999997 -> TP at 0.3 and "0.4"
+    res = compute_tad_map(gt, preds, evaluator='actionformer')
+    assert res['tious'].tolist() == np.linspace(0.3, 0.7, 5).tolist()
+    np.testing.assert_allclose(res['mAP'], [1, 1, 0, 0, 0])
+    assert res['average_mAP'] == pytest.approx(0.4)
+
+
+def test_actionformer_ranks_ties_with_reversed_argsort():
+    gt = {'v': dict(segments=[[0, 4]], labels=[0])}
+    preds = {'v': P([(10, 14, .5, 0), (0, 4, .5, 0)])}     # FP then TP, equal scores
+    # activitynet: input order, FP first -> precision 0, 1/2 at recall 1 -> AP 1/2
+    assert compute_tad_map(gt, preds, [0.5])['ap'][0, 0] == pytest.approx(0.5)
+    # actionformer: the order of np.array([.5, .5]).argsort()[::-1]; TP first -> AP 1
+    first = int(np.array([.5, .5]).argsort()[::-1][0])
+    expected = 1.0 if first == 1 else 0.5
+    res = compute_tad_map(gt, preds, [0.5], evaluator='actionformer')
+    assert res['ap'][0, 0] == pytest.approx(expected)
+
+
+def _anet_detection(gt, preds, tious):
+    """ActionFormer's ANETdetection (remove_duplicate_annotations, activity_index + replace,
+    compute_average_precision_detection, interpolated_prec_rec) transcribed loop by loop
+    without pandas; returns ap [N_t, N_c]."""
+    rows = []                                    # GT (video, start, end, label), cleaned
+    for vid, g in gt.items():
+        kept = []
+        for (s, e), lab in zip(g['segments'], g['labels']):
+            valid = (e - s) >= 1e-3
+            for ps, pe, pl in kept:
+                if abs(s - ps) <= 1e-3 and abs(e - pe) <= 1e-3 and lab == pl:
+                    valid = False
+                    break
+            if valid:
+                kept.append((s, e, lab))
+        rows += [(vid, s, e, lab) for s, e, lab in kept]
+    index = {c: i for i, c in enumerate(sorted({r[3] for r in rows}))}
+    gt_rows = [(v, s, e, index[lab]) for v, s, e, lab in rows]
+    pred_rows = [(vid, s, e, index.get(int(lab), int(lab)), sc) for vid, p in preds.items()
+                 for (s, e), sc, lab in zip(p['segments'], p['scores'], p['labels'])]
+    ap = np.zeros((len(tious), len(index)))
+    for cidx in index.values():
+        g = [r for r in gt_rows if r[3] == cidx]
+        p = [r for r in pred_rows if r[3] == cidx]
+        if not p:
+            continue
+        p = [p[i] for i in np.array([r[4] for r in p]).argsort()[::-1]]
+        lock = -np.ones((len(tious), len(g)))
+        tp, fp = np.zeros((len(tious), len(p))), np.zeros((len(tious), len(p)))
+        for idx, (vid, s, e, _, _) in enumerate(p):
+            this = [(j, gs, ge) for j, (gv, gs, ge, _) in enumerate(g) if gv == vid]
+            if not this:
+                fp[:, idx] = 1
+                continue
+            cand = np.array([[gs, ge] for _, gs, ge in this])
+            inter = (np.minimum(e, cand[:, 1]) - np.maximum(s, cand[:, 0])).clip(0)
+            tiou = inter / ((cand[:, 1] - cand[:, 0]) + (e - s) - inter)
+            for t, thr in enumerate(tious):
+                for jdx in tiou.argsort()[::-1]:
+                    if tiou[jdx] < thr:
+                        fp[t, idx] = 1
+                        break
+                    if lock[t, this[jdx][0]] >= 0:
+                        continue
+                    tp[t, idx] = 1
+                    lock[t, this[jdx][0]] = idx
+                    break
+                if fp[t, idx] == 0 and tp[t, idx] == 0:
+                    fp[t, idx] = 1
+        tpc, fpc = np.cumsum(tp, axis=1), np.cumsum(fp, axis=1)
+        rec, prec = tpc / len(g), tpc / (tpc + fpc)
+        for t in range(len(tious)):
+            mprec = np.hstack([[0], prec[t], [0]])
+            mrec = np.hstack([[0], rec[t], [1]])
+            for i in range(len(mprec) - 1)[::-1]:
+                mprec[i] = max(mprec[i], mprec[i + 1])
+            i = np.where(mrec[1:] != mrec[:-1])[0] + 1
+            ap[t, cidx] = np.sum((mrec[i] - mrec[i - 1]) * mprec[i])
+    return ap
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_actionformer_evaluator_equals_the_transcription(seed):
+    """Random videos with duplicate GT, score ties (scores on a 0.05 grid), a GT class left
+    out (2) and predicted ids 2 and 5 without GT."""
+    rng = np.random.default_rng(seed)
+    gt, preds = {}, {}
+    for v in range(12):
+        m = int(rng.integers(1, 5))
+        s = rng.uniform(0, 90, m)
+        segs = np.stack([s, s + rng.uniform(1, 10, m)], 1)
+        labels = rng.choice([0, 1, 3, 4], m)
+        segs, labels = np.concatenate([segs, segs[:1]]), np.concatenate([labels, labels[:1]])
+        gt[f'v{v}'] = dict(segments=segs, labels=labels)
+        idx = rng.integers(0, len(segs), 25)
+        ps = np.sort(segs[idx] + rng.normal(0, 1.0, (25, 2)), axis=1)
+        lab = np.where(rng.random(25) < .7, labels[idx], rng.choice([0, 1, 2, 3, 4, 5], 25))
+        preds[f'v{v}'] = dict(segments=ps, scores=np.round(rng.random(25) * 20) / 20,
+                              labels=lab)
+    tious = np.linspace(0.3, 0.7, 5)
+    res = compute_tad_map(gt, preds, tious, evaluator='actionformer')
+    np.testing.assert_array_equal(res['ap'], _anet_detection(gt, preds, tious))
+    assert res['class_ids'].tolist() == [0, 1, 3, 4]
+    ours = compute_tad_map(gt, preds, tious)
+    assert not np.array_equal(ours['ap'], res['ap'])      # ids 2 and 5 land elsewhere there
+
+
+def test_metric_actionformer_option(tmp_path):
+    ann = tmp_path / 'gt.json'
+    _write_gt_json(ann)
+    metric = TADmAPMetric(ann_file=str(ann), tious=[0.5, 0.6, 0.95], evaluator='actionformer')
+    metric.process(None, [_sample('v1', PREDS['v1']), _sample('v2', PREDS['v2'])])
+    out = metric.evaluate(2)
+    assert out['mAP/avg'] == pytest.approx(100 * 76 / 162, abs=1e-4)
+    with pytest.raises(ValueError, match="evaluator must be one of .*'anet'"):
+        TADmAPMetric(ann_file=str(ann), evaluator='anet')

@@ -92,9 +92,58 @@ def test_convert_official_checkpoint_for_runner(tmp_path):
                path)
     convert_official_checkpoint(str(path), str(tmp_path / 'ours.pth'))
     dst = _build(1)
-    load_checkpoint(dst, str(tmp_path / 'ours.pth'), strict=False)
+    # strict: the converted file lacks head.loss_normalizer like the official one
+    load_checkpoint(dst, str(tmp_path / 'ours.pth'), strict=True)
     for k, v in src.state_dict().items():
-        if k != 'head.loss_normalizer':
-            assert torch.equal(v, dst.state_dict()[k]), k
+        assert torch.equal(v, dst.state_dict()[k]), k
     with pytest.raises(ValueError, match='official ActionFormer layout'):
         convert_official_checkpoint(str(tmp_path / 'ours.pth'), str(tmp_path / 'x.pth'))
+
+
+def _official_state_dict(model):
+    """A state dict in upstream's layout: ``module.``-prefixed official keys and, as upstream's
+    ``PtTransformer.state_dict()`` (the normaliser is a float attribute there), no
+    loss_normalizer."""
+    return {'module.' + k: v for k, v in ours_to_official(model.state_dict()).items()}
+
+
+def test_official_layout_loads_with_strict_true():
+    src = _build(0)
+    sd = _official_state_dict(src)
+    assert not any('loss_normalizer' in k for k in sd)
+    dst = _build(1)
+    dst.load_state_dict(official_to_ours(sd), strict=True)           # torch's own strict load
+    for k, v in src.state_dict().items():
+        assert torch.equal(v, dst.state_dict()[k]), k
+    # absent from the file: the model keeps its init_loss_norm (100 in the tiny config), which
+    # is where upstream restarts after loading a checkpoint
+    assert dst.head.loss_normalizer.item() == 100.0
+    report = load_actionformer_checkpoint(_build(1), {'state_dict_ema': sd}, strict=True)
+    assert report == dict(missing=[], unexpected=[], mismatched=[])
+
+
+def test_strict_foreign_hook_accepts_the_converted_layout():
+    """The strict key check that load_from / tools/test.py install (a load pre-hook comparing
+    the whole state dict) sees the normaliser the model fills in, and still refuses a file that
+    lacks a real weight."""
+    from vmae2_mm.checkpoint.foreign import install_foreign_checkpoint_hook
+    from vmae2_mm.checkpoint.report import CheckpointMismatchError
+    sd = official_to_ours(_official_state_dict(_build(0)))
+    dst = _build(1)
+    assert install_foreign_checkpoint_hook(dst, strict=True, source='converted.pth')
+    dst.load_state_dict(sd, strict=True)
+    del sd['head.scales.0.scale']
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'(?s)converted.pth: .*missing in the checkpoint: head\.scales\.0'):
+        dst.load_state_dict(sd, strict=True)
+
+
+def test_our_checkpoint_restores_the_normaliser():
+    src = _build(0)
+    src.head.loss_normalizer.fill_(42.5)             # as after training (the EMA moved)
+    dst = _build(1)
+    dst.load_state_dict(src.state_dict(), strict=True)
+    assert dst.head.loss_normalizer.item() == 42.5
+    dst2 = _build(1)
+    load_actionformer_checkpoint(dst2, {'state_dict': src.state_dict()})
+    assert dst2.head.loss_normalizer.item() == 42.5

@@ -50,6 +50,21 @@ class ActionFormer(BaseModel):
                              f'multiple of the backbone max_div_factor '
                              f'{self.backbone.max_div_factor}')
 
+    #: Keys a checkpoint may lack. Upstream's ``PtTransformer`` keeps the loss normaliser as a
+    #: plain float attribute (``self.loss_normalizer = train_cfg['init_loss_norm']``), so it
+    #: is in no official checkpoint and upstream restarts it from ``init_loss_norm`` whenever
+    #: it loads one; ours is a buffer (checkpointed, resumed) that keeps its current value when
+    #: a checkpoint lacks it, so official and converted files load with ``strict=True``.
+    optional_state_keys = ('head.loss_normalizer', )
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # runs before the children's and before the load pre-hooks (strict key checks), on
+        # the loader's copy of the state dict (torch and mmengine both copy it)
+        for key in self.optional_state_keys:
+            if prefix + key not in state_dict:
+                state_dict[prefix + key] = self.get_buffer(key).detach().clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def init_weights(self) -> None:
         """Official init lives in the constructors; ``Pretrained`` loads a checkpoint."""
         cfg = self._ckpt_cfg
