@@ -8,7 +8,9 @@ Usage::
 Each class list has one name per line in class-index order (``k400`` etc. name the lists shipped
 in ``vmae2_mm/data``). Every target name must appear in the source list, verbatim or through
 ``--aliases`` (a JSON object target name -> source name). Writes ``label_710to{N}.json``: a JSON
-list whose i-th entry is the K710 row of the i-th target class.
+list whose i-th entry is the K710 row of the i-th target class, formatted as the official
+VideoMAE V2 ``misc/label_710to*.json`` (run with the defaults, it regenerates the shipped maps
+byte-for-byte).
 """
 import argparse
 import json
@@ -18,7 +20,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from vmae2_mm.checkpoint.label_maps import DATA_DIR, build_label_map, read_class_list  # noqa: E402
+from vmae2_mm.checkpoint.label_maps import (DATA_DIR, build_label_map,  # noqa: E402
+                                            read_class_list, write_label_map)
 
 
 def parse_args(argv=None):
@@ -38,6 +41,10 @@ def main(argv=None):
     if args.aliases:
         with open(args.aliases, encoding='utf-8') as f:
             aliases = json.load(f)
+        if not isinstance(aliases, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()):
+            raise ValueError(f'{args.aliases}: --aliases must be a JSON object mapping target '
+                             f'class names to source class names')
     os.makedirs(args.out_dir, exist_ok=True)
     for target in args.targets:
         names = read_class_list(target)
@@ -45,9 +52,7 @@ def main(argv=None):
         stem = osp.splitext(osp.basename(target))[0].replace('label_map_', '')
         num = ''.join(ch for ch in stem if ch.isdigit()) or stem
         out = osp.join(args.out_dir, f'label_{len(source)}to{num}.json')
-        with open(out, 'w', encoding='utf-8') as f:
-            json.dump(mapping, f)
-            f.write('\n')
+        write_label_map(mapping, out)
         print(f'{out}: {len(mapping)} classes')
 
 
