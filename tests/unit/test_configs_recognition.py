@@ -2,8 +2,10 @@
 on tiny generated clips: the real pipelines, datasets, optimiser constructor, schedulers and
 evaluator of each recipe, with the backbone shrunk to 2 blocks of width 48."""
 import glob
+import os
 import os.path as osp
 
+import cv2
 import pytest
 import torch
 from mmengine.config import Config
@@ -30,7 +32,31 @@ def clips(tmp_path_factory):
     lines = open(osp.join(out, 'val.txt')).read().splitlines()[:2]
     with open(osp.join(out, 'test.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
+    _write_frame_folders(str(out))
     return str(out)
+
+
+def _write_frame_folders(root: str) -> None:
+    """The clips again as SSv1-style JPEG folders (``frames/<name>/00001.jpg``, ...) with
+    RawframeDataset lists ``frames_{split}.txt`` (``<name> total_frames label``)."""
+    for split in ('train', 'val', 'test'):
+        lines = []
+        for rel, label in (ln.split() for ln in open(osp.join(root, f'{split}.txt'))):
+            name = osp.splitext(osp.basename(rel))[0]
+            folder = osp.join(root, 'frames', name)
+            os.makedirs(folder, exist_ok=True)
+            cap = cv2.VideoCapture(osp.join(root, rel))
+            n = 0
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                n += 1
+                cv2.imwrite(osp.join(folder, f'{n:05}.jpg'), frame)
+            cap.release()
+            lines.append(f'{name} {n} {label}')
+        with open(osp.join(root, f'frames_{split}.txt'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
 
 
 def _patch_size(arch) -> int:
@@ -62,7 +88,11 @@ def _tiny(cfg: Config, clips: str, work_dir: str) -> int:
     for split, ann in (('train', 'train.txt'), ('val', 'val.txt'), ('test', 'test.txt')):
         loader = cfg[f'{split}_dataloader']
         loader.update(batch_size=2, num_workers=0, persistent_workers=False)
-        loader.dataset.update(ann_file=osp.join(clips, ann), data_prefix=dict(video=clips))
+        if loader.dataset.type == 'RawframeDataset':
+            loader.dataset.update(ann_file=osp.join(clips, f'frames_{ann}'),
+                                  data_prefix=dict(img=osp.join(clips, 'frames')))
+        else:
+            loader.dataset.update(ann_file=osp.join(clips, ann), data_prefix=dict(video=clips))
         _shrink_pipeline(loader.dataset.pipeline, size)
     cfg.train_cfg.update(max_epochs=1, val_begin=10)
     cfg.work_dir = work_dir
