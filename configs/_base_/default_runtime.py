@@ -15,7 +15,11 @@ default_hooks = dict(
     # load_from also accepts official, HF and mmaction2 VideoMAE files (head rows: label_map)
     foreign_checkpoint=dict(type='ForeignCheckpointHook'),
     # a NaN/inf loss stops the run before the optimizer step; no non-finite checkpoint is written
-    non_finite=dict(type='NonFiniteCheckHook'))
+    non_finite=dict(type='NonFiniteCheckHook'),
+    # totals bad (skipped) samples over all dataloader workers per epoch; stops above 10 %
+    bad_samples=dict(type='BadSampleHook'),
+    # labels within the head's num_classes, TAD feature width == model in_channels, before step 1
+    dataset_check=dict(type='DatasetModelCheckHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

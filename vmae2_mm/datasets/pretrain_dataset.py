@@ -1,6 +1,5 @@
 """UnlabeledHybrid: multi-source unlabeled video data for VideoMAE V2 pre-training."""
 import copy
-import logging
 import os.path as osp
 from collections import Counter
 from typing import Callable, List, Optional, Sequence, Union
@@ -9,15 +8,15 @@ from mmaction.datasets.transforms import DecordDecode, DecordInit, RawFrameDecod
 from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.dataset import BaseDataset
 from mmengine.fileio import list_from_file
-from mmengine.logging import print_log
 
-from .video_dataset_checked import BadVideoError
+from .bad_samples import BadSampleLog, BadSampleMixin
+from .recognition_video_dataset import BadVideoError
 
 SOURCE_KEYS = ('ann_file', 'data_prefix', 'frame_interval', 'filename_tmpl', 'name')
 
 
 @DATASETS.register_module()
-class UnlabeledHybridDataset(BaseDataset):
+class UnlabeledHybridDataset(BadSampleMixin, BaseDataset):
     """Unlabeled videos from several list files, each with its own sampling stride.
 
     The paper's UnlabeledHybrid (K710, SSv2, AVA, WebVid, Instagram) is such a union; SSv2-like
@@ -41,8 +40,10 @@ class UnlabeledHybridDataset(BaseDataset):
 
     mmaction2's ``RepeatAugDataset`` decodes once as well but takes a single list, one stride,
     only videos, and crashes a worker on a corrupt file; here missing, unreadable or too-short
-    videos and unreadable frames are skipped: each is logged with its path and a running count
-    per process, and mmengine's refetch draws another sample (``max_refetch`` bounds the retries).
+    videos and unreadable frames are skipped by the shared policy
+    (:mod:`vmae2_mm.datasets.bad_samples`): each is logged with its path and a running count per
+    process, carried to :class:`~vmae2_mm.datasets.bad_samples.BadSampleHook` for the totals over
+    workers, and mmengine's refetch draws another sample (``max_refetch`` bounds the retries).
 
     Args:
         sources (list[dict]): Data sources, see above.
@@ -87,6 +88,7 @@ class UnlabeledHybridDataset(BaseDataset):
         self.num_sample = num_sample
         self.min_frames = clip_len if min_frames is None else min_frames
         self.skipped = Counter()
+        self.bad_sample_log = BadSampleLog(type(self).__name__, 'skip')
         self._samplers = [SampleFrames(clip_len, src['frame_interval'], num_clips=1)
                           for src in self.sources]
         self._video_init = DecordInit(num_threads=1)
@@ -180,9 +182,7 @@ class UnlabeledHybridDataset(BaseDataset):
         except BadVideoError as err:
             src = self.sources[info['source']]['name']
             self.skipped[src] += 1
-            print_log(f'UnlabeledHybridDataset: skipping {err} (source {src}; '
-                      f'{sum(self.skipped.values())} skipped so far in this process)',
-                      logger='current', level=logging.WARNING)
+            self.bad_sample_log.report(BadVideoError(f'{err} (source {src})'))
             return None
         clip.pop('video_reader', None)
         views = []

@@ -10,9 +10,33 @@ Annotations are ActionFormer-style JSON::
 and features are one ``<feat_dir>/<feat_prefix><video_id><feat_ext>`` ``.npy`` array [T, C] per
 video (``tools/extract_features.py`` writes them). mmaction2 has no such dataset: its
 ``ActivityNetDataset`` serves BSN/BMN proposal CSV features with a different JSON layout.
+
+Feature timing has one source of truth. ``tools/extract_features.py`` writes a metadata JSON
+next to each feature file (same name, ``.json``) with ``clip_len`` (frames per clip), ``stride``
+(frames between clips) and ``fps`` (the video's frame rate); when it resamples to a fixed rate
+the grid's rate is under one of :data:`GRID_FPS_KEYS`. The dataset reads them and raises when
+they disagree with the config (``feat_num_frames``, ``feat_stride``) or with the annotation's
+``fps``; a resampled grid's rate replaces the annotation fps for the seconds <-> grid mapping.
+Where no metadata JSON exists (e.g. released features) the config values are used and that is
+logged once.
+
+Checks when the dataset is built (each error names the file and the video):
+
+* segments starting before 0 s or ending after ``duration``: ``bad_segments='clip'`` (default;
+  clipped to [0, duration], counted in ``counts['clipped_segments']``; a segment with nothing
+  left is dropped, ``counts['dropped_segments']``) or ``'error'``;
+* the feature array is [T, C] float; all videos share C, and C equals ``feat_dim`` when given
+  (the model's ``in_channels``);
+* T is within ``length_tolerance`` of the length the timing implies,
+  ``(round(duration * fps) - clip_len) // stride + 1`` (tolerance: that fraction of it, at
+  least :data:`MIN_LENGTH_SLACK` features, for decoders that count a few frames differently);
+  skipped for a video whose fps is only the ``default_fps`` guess (counted, logged);
+* NaN/inf values are found when features are loaded (``LoadTADFeatures``), naming the file.
 """
 import json
+import logging
 import os.path as osp
+from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -23,6 +47,41 @@ from mmengine.logging import print_log
 from vmae2_mm.utils.tad_time import default_offset_frames
 
 MISSING_FEATURE_POLICIES = ('error', 'skip')
+BAD_SEGMENT_POLICIES = ('clip', 'error')
+#: metadata keys holding the frame rate of a resampled feature grid (frames per second)
+GRID_FPS_KEYS = ('grid_fps', 'target_fps')
+#: relative fps difference (metadata vs annotation) accepted as equal
+FPS_RTOL = 0.01
+#: absolute slack (features) of the length check, added to the relative tolerance
+MIN_LENGTH_SLACK = 2
+
+
+def expected_num_features(duration: float, fps: float, clip_len: float, stride: float) -> int:
+    """Features a sliding window of ``clip_len`` frames every ``stride`` frames gives over
+    ``duration`` seconds at ``fps`` (the extraction rule; 0 when the video is shorter)."""
+    frames = int(round(duration * fps))
+    return 0 if frames < clip_len else int((frames - clip_len) // stride) + 1
+
+
+def read_feature_meta(feat_path: str, feat_ext: str) -> Tuple[str, Optional[dict]]:
+    """Path of the metadata JSON written next to ``feat_path`` and its content (None if absent).
+
+    Raises:
+        ValueError: the file exists but is not a JSON object (names the file).
+    """
+    stem = feat_path[:-len(feat_ext)] if feat_ext and feat_path.endswith(feat_ext) else \
+        osp.splitext(feat_path)[0]
+    path = stem + '.json'
+    if not osp.isfile(path):
+        return path, None
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f'{path}: feature metadata is not valid JSON ({e})') from None
+    if not isinstance(meta, dict):
+        raise ValueError(f'{path}: feature metadata must be a JSON object')
+    return path, meta
 
 
 def _is_number(x) -> bool:
@@ -143,6 +202,14 @@ class TADFeatureDataset(BaseDataset):
         num_classes (int, optional): When given, every ``label_id`` must be below it.
         missing_features (str): ``'error'`` raises listing the missing files; ``'skip'`` drops
             those videos and logs how many (ActionFormer skips silently). Defaults to 'error'.
+        bad_segments (str): Segments outside [0, duration]: ``'clip'`` (count and log) or
+            ``'error'``. Defaults to 'clip'.
+        feat_dim (int, optional): Feature width C the model expects (its ``in_channels``);
+            every video's features must have it. Defaults to None (only equal across videos).
+        length_tolerance (float, optional): Accepted relative difference between T and the
+            length implied by duration, fps, clip length and stride (plus
+            :data:`MIN_LENGTH_SLACK`); None disables the check. Not applied to fixed-length
+            features (``feat_stride <= 0``). Defaults to 0.05.
         filter_empty_gt (bool, optional): Drop videos without annotations. Defaults to
             ``not test_mode``.
         data_root (str): Prefix for ``ann_file`` and ``feat_dir``. Defaults to ''.
@@ -165,6 +232,9 @@ class TADFeatureDataset(BaseDataset):
                  class_agnostic: bool = False,
                  num_classes: Optional[int] = None,
                  missing_features: str = 'error',
+                 bad_segments: str = 'clip',
+                 feat_dim: Optional[int] = None,
+                 length_tolerance: Optional[float] = 0.05,
                  filter_empty_gt: Optional[bool] = None,
                  data_root: str = '',
                  test_mode: bool = False,
@@ -182,6 +252,13 @@ class TADFeatureDataset(BaseDataset):
             errors.append(f'default_fps must be > 0 or None, got {default_fps}')
         if num_classes is not None and num_classes < 1:
             errors.append(f'num_classes must be >= 1 or None, got {num_classes}')
+        if bad_segments not in BAD_SEGMENT_POLICIES:
+            errors.append(f'bad_segments must be one of {BAD_SEGMENT_POLICIES}, got '
+                          f'{bad_segments!r}')
+        if feat_dim is not None and (not isinstance(feat_dim, int) or feat_dim < 1):
+            errors.append(f'feat_dim must be a positive int or None, got {feat_dim!r}')
+        if length_tolerance is not None and not length_tolerance >= 0:
+            errors.append(f'length_tolerance must be >= 0 or None, got {length_tolerance}')
         if errors:
             raise ValueError(f'{type(self).__name__}: ' + '; '.join(errors))
         self.subsets = [s.lower() for s in subsets]
@@ -195,6 +272,10 @@ class TADFeatureDataset(BaseDataset):
         self.class_agnostic = class_agnostic
         self.num_classes = num_classes
         self.missing_features = missing_features
+        self.bad_segments = bad_segments
+        self.feat_dim = feat_dim
+        self.length_tolerance = length_tolerance
+        self.counts: Dict[str, int] = defaultdict(int)
         self.filter_empty_gt = (not test_mode) if filter_empty_gt is None else filter_empty_gt
         self.num_missing_features = 0
         self.missing_feature_videos: List[str] = []
@@ -218,29 +299,39 @@ class TADFeatureDataset(BaseDataset):
                                       for i in range(len(classes), self.num_classes))
         self._metainfo['classes'] = ('action', ) if self.class_agnostic else classes
 
-        data_list, missing = [], []
+        data_list, missing, in_subset, empty = [], [], 0, 0
+        self._no_meta: List[str] = []
+        #: feature width C -> a file that has it (one entry when all videos agree)
+        self.feature_widths: Dict[int, str] = {}
         for vid, entry in database.items():
             if entry['subset'].lower() not in self.subsets:
                 continue
+            in_subset += 1
             fps = entry.get('fps', self.default_fps)
             if fps is None:
                 raise ValueError(f'{self.ann_file}: video {vid!r} has no "fps" field and the '
                                  'dataset has no default_fps')
             anns = entry.get('annotations', [])
-            if self.filter_empty_gt and not anns:
+            segments = np.array([a['segment'] for a in anns], dtype=np.float64).reshape(-1, 2)
+            labels = np.array([0 if self.class_agnostic else a['label_id'] for a in anns],
+                              dtype=np.int64)
+            segments, labels = self._check_segments(vid, float(entry['duration']), segments,
+                                                    labels)
+            if self.filter_empty_gt and not len(segments):
+                empty += 1
                 continue
             path = self.feat_path(vid)
             if not osp.isfile(path):
                 missing.append(path)
                 continue
-            segments = np.array([a['segment'] for a in anns], dtype=np.float64).reshape(-1, 2)
-            labels = np.array([0 if self.class_agnostic else a['label_id'] for a in anns],
-                              dtype=np.int64)
+            fps = self._check_features(vid, path, float(entry['duration']), float(fps),
+                                       fps_guessed='fps' not in entry)
             data_list.append(dict(
                 video_id=vid, feat_path=path, duration=float(entry['duration']),
-                fps=float(fps), feat_stride=self.feat_stride,
+                fps=fps, feat_stride=self.feat_stride,
                 feat_num_frames=self.feat_num_frames, offset_frames=self.offset_frames,
                 gt_segments_seconds=segments, gt_labels=labels))
+        self._log_checks()
         self.num_missing_features = len(missing)
         self.missing_feature_videos = missing
         if missing:
@@ -252,10 +343,112 @@ class TADFeatureDataset(BaseDataset):
                 raise FileNotFoundError(msg + " (set missing_features='skip' to drop them)")
             print_log(msg + ' -- skipped', logger='current', level=30)
         if not data_list:
-            raise ValueError(f'{type(self).__name__}: no video of subset {self.subsets} found in '
-                             f'{self.ann_file} (subsets present: '
-                             f'{sorted({e["subset"] for e in database.values()})})')
+            present = sorted({e['subset'] for e in database.values()})
+            if not in_subset:
+                raise ValueError(f'{type(self).__name__}: no video of subset {self.subsets} in '
+                                 f'{self.ann_file} (subsets present: {present})')
+            raise ValueError(
+                f'{type(self).__name__}: none of the {in_subset} videos of subset '
+                f'{self.subsets} in {self.ann_file} is usable: {empty} have no annotation '
+                f'(dropped because filter_empty_gt=True; test_mode keeps them) and '
+                f'{len(missing)} have no feature file')
         return data_list
+
+    # ---------------------------------------------------------------- checks
+    def _check_segments(self, vid: str, duration: float, segments: np.ndarray,
+                        labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Apply ``bad_segments`` to segments [M, 2] (s) outside [0, duration]."""
+        outside = (segments[:, 0] < 0) | (segments[:, 1] > duration)
+        if not outside.any():
+            return segments, labels
+        if self.bad_segments == 'error':
+            i = int(np.flatnonzero(outside)[0])
+            raise ValueError(f'{self.ann_file}: video {vid!r}: annotations[{i}] segment '
+                             f'{segments[i].tolist()} s leaves [0, duration={duration}]; fix '
+                             "it or set bad_segments='clip'")
+        self.counts['clipped_segments'] += int(outside.sum())
+        segments = np.clip(segments, 0.0, duration)
+        keep = segments[:, 1] > segments[:, 0]
+        self.counts['dropped_segments'] += int((~keep).sum())
+        return segments[keep], labels[keep]
+
+    def _check_features(self, vid: str, path: str, duration: float, fps: float,
+                        fps_guessed: bool = False) -> float:
+        """Check the feature array's header and metadata; return the grid fps to use.
+
+        ``fps_guessed``: the annotation has no fps and ``fps`` is the ``default_fps``; the
+        metadata's fps then replaces it, and without metadata the length is not checked.
+        """
+        try:
+            feats = np.load(path, mmap_mode='r', allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ValueError(f'{path}: cannot read a .npy feature array ({e}) (video '
+                             f'{vid!r})') from None
+        if feats.ndim != 2 or not np.issubdtype(feats.dtype, np.floating) or not len(feats):
+            raise ValueError(f'{path}: features of video {vid!r} must be a float array [T, C] '
+                             f'with T >= 1, got {feats.dtype} {feats.shape}')
+        width = int(feats.shape[1])
+        if self.feat_dim is not None and width != self.feat_dim:
+            raise ValueError(f'{path}: features of video {vid!r} are {width} wide, the model '
+                             f'expects feat_dim={self.feat_dim} (its in_channels)')
+        self.feature_widths.setdefault(width, path)
+        if len(self.feature_widths) > 1:
+            other = next(w for w in self.feature_widths if w != width)
+            raise ValueError(f'{path}: features of video {vid!r} are {width} wide but '
+                             f'{self.feature_widths[other]} is {other} wide; all videos need '
+                             'the same feature width (the model in_channels)')
+        meta_path, meta = read_feature_meta(path, self.feat_ext)
+        stride, clip_len = self.feat_stride, self.feat_num_frames
+        if meta is None:
+            self._no_meta.append(meta_path)
+        else:
+            for key, ours, name in (('stride', stride, 'feat_stride'),
+                                    ('clip_len', clip_len, 'feat_num_frames')):
+                if key in meta and self.feat_stride > 0 and float(meta[key]) != ours:
+                    raise ValueError(f'{meta_path}: features of video {vid!r} were extracted '
+                                     f'with {key}={meta[key]} but the dataset config has '
+                                     f'{name}={ours:g}; set {name}={meta[key]} (or re-extract)')
+            grid_fps = next((float(meta[k]) for k in GRID_FPS_KEYS if k in meta), None)
+            if grid_fps is not None:
+                fps = grid_fps
+            elif 'fps' in meta and fps_guessed:
+                fps, fps_guessed = float(meta['fps']), False
+            elif 'fps' in meta and abs(float(meta['fps']) - fps) > FPS_RTOL * fps:
+                raise ValueError(f'{meta_path}: video {vid!r} was decoded at fps={meta["fps"]} '
+                                 f'but {self.ann_file} says fps={fps}; segment times would be '
+                                 'mapped to the wrong features. Fix the annotation fps or '
+                                 're-extract')
+        if fps_guessed:
+            self.counts['length_unchecked'] += 1
+        elif self.length_tolerance is not None and self.feat_stride > 0:
+            expected = expected_num_features(duration, fps, clip_len, stride)
+            slack = max(MIN_LENGTH_SLACK, self.length_tolerance * expected)
+            if abs(len(feats) - expected) > slack:
+                raise ValueError(
+                    f'{path}: video {vid!r} has {len(feats)} features, but duration '
+                    f'{duration} s x fps {fps:g} with clip_len {clip_len:g} / stride '
+                    f'{stride:g} gives {expected} (tolerance {slack:g}); the features do not '
+                    'belong to this video or were extracted with another stride/fps '
+                    '(length_tolerance=None disables this check)')
+        return fps
+
+    def _log_checks(self) -> None:
+        if self._no_meta:
+            print_log(f'{type(self).__name__}: {len(self._no_meta)} feature files have no '
+                      f'metadata JSON (e.g. {self._no_meta[0]}); using the config timing '
+                      f'feat_stride={self.feat_stride:g}, feat_num_frames='
+                      f'{self.feat_num_frames:g} and the annotation fps', logger='current',
+                      level=logging.INFO)
+        if self.counts['length_unchecked']:
+            print_log(f'{type(self).__name__}: feature lengths of '
+                      f"{self.counts['length_unchecked']} videos not checked: their fps is "
+                      f'default_fps={self.default_fps}, not read from the annotation or the '
+                      'feature metadata', logger='current', level=logging.WARNING)
+        for name in ('clipped_segments', 'dropped_segments'):
+            if self.counts[name]:
+                print_log(f'{self.ann_file}: {self.counts[name]} {name.replace("_", " ")} '
+                          f'(outside [0, duration]; bad_segments={self.bad_segments!r})',
+                          logger='current', level=logging.WARNING)
 
 
 @DATASETS.register_module()
@@ -282,4 +475,5 @@ class FineActionFeatureDataset(TADFeatureDataset):
 
 
 __all__ = ['TADFeatureDataset', 'Thumos14FeatureDataset', 'FineActionFeatureDataset',
-           'load_tad_database', 'class_names_from_database']
+           'load_tad_database', 'class_names_from_database', 'expected_num_features',
+           'read_feature_meta']

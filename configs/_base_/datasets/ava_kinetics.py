@@ -3,7 +3,7 @@
 # val, as in mmaction2's recipe and the paper's AVA-Kinetics numbers on the AVA part.
 _base_ = ['./ava_v2.2.py']
 
-dataset_type = 'AVAKineticsDatasetChecked'
+dataset_type = 'AVAKineticsKeyframeDataset'
 data_root = 'data/ava_kinetics/rawframes'
 anno_root = 'data/ava_kinetics/annotations'
 

@@ -1,7 +1,7 @@
 # AVA v2.2 (mmaction2 layout: tools/data/ava). Frames img_%05d.jpg at 30 fps from 900 s,
 # 80-class train labels, evaluation on the 60 ActivityNet-2019 classes with the official
 # AVA semantics (vmae2_mm AVAFrameMAPMetric), FAIR person proposals for testing.
-dataset_type = 'AVADatasetChecked'
+dataset_type = 'AVAKeyframeDataset'
 data_root = 'data/ava/rawframes'
 anno_root = 'data/ava/annotations'
 

@@ -56,6 +56,9 @@ train_dataloader = dict(
     dataset=dict(
         type='RepeatAugDataset',
         num_repeats=2,
+        # both views share one sampled clip, decoded once (official: num_sample augmentations
+        # of one decoded buffer); mmaction2's default samples and decodes a clip per view
+        sample_once=True,
         ann_file=ann_file_train,
         data_prefix=dict(video='data/kinetics400/videos_train'),
         pipeline=train_pipeline))

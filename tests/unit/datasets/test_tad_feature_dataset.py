@@ -30,8 +30,9 @@ def make_db(tmp_path, database=None, feats=('vid_a', 'vid_b', 'vid_c'), dim=6):
 
 
 def build(ann, fdir, **kw):
+    # the fixture's 8-10 step features are far shorter than duration x fps / stride
     cfg = dict(type='Thumos14FeatureDataset', ann_file=ann, feat_dir=fdir, feat_prefix='pre_',
-               subset='validation')
+               subset='validation', length_tolerance=None)
     cfg.update(kw)
     return DATASETS.build(cfg)
 
@@ -60,6 +61,7 @@ def test_class_agnostic_offset_and_fineaction_defaults(tmp_path):
     ann, fdir = make_db(tmp_path)
     ds = DATASETS.build(dict(type='FineActionFeatureDataset', ann_file=ann, feat_dir=fdir,
                              feat_prefix='pre_', subset='validation', class_agnostic=True,
+                             length_tolerance=None,
                              offset_frames=2.0))
     info = ds.get_data_info(0)
     assert ds.metainfo['classes'] == ('action', )

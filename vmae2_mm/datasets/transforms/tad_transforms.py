@@ -45,6 +45,8 @@ class LoadTADFeatures(BaseTransform):
     Added keys: ``feats`` [T, C] float32, ``feat_len``, ``gt_segments`` [M, 2] float32 grid
     units. For fixed-length features (``feat_stride <= 0``) the stride becomes
     ``duration * fps / T`` and each feature covers one stride (ActionFormer ANet case 3).
+    Features with NaN/inf values are an error naming the file (they would turn the loss
+    non-finite several steps later, far from the cause).
 
     Args:
         mmap (bool): Memory-map the ``.npy`` (useful for very long videos that are truncated
@@ -65,7 +67,14 @@ class LoadTADFeatures(BaseTransform):
         if feats.ndim != 2 or feats.shape[0] < 1 or not np.issubdtype(feats.dtype, np.floating):
             raise ValueError(f'{path}: features must be a float array [T, C] with T >= 1, got '
                              f'{feats.dtype} {feats.shape}')
-        results['feats'] = np.ascontiguousarray(feats, dtype=np.float32)
+        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        finite = np.isfinite(feats)
+        if not finite.all():
+            rows = np.flatnonzero(~finite.all(axis=1))
+            raise ValueError(f'{path}: {int((~finite).sum())} NaN/inf feature values in '
+                             f'{len(rows)} of {len(feats)} time steps (first at step '
+                             f'{int(rows[0])}); re-extract this video')
+        results['feats'] = feats
         results['feat_len'] = int(feats.shape[0])
         if results['feat_stride'] <= 0:
             stride = results['duration'] * results['fps'] / feats.shape[0]

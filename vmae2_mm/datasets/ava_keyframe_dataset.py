@@ -1,4 +1,4 @@
-"""mmaction2 AVA / AVA-Kinetics datasets with explicit handling of bad annotations and frames.
+"""AVA / AVA-Kinetics keyframe datasets: mmaction2's, with bad annotations and frames handled.
 
 mmaction2's ``AVADataset``/``AVAKineticsDataset`` fail late and vaguely on bad input: a short
 CSV row is a bare ``IndexError``, a label id >= ``num_classes`` an ``IndexError`` while
@@ -6,8 +6,11 @@ building multi-hot labels, a proposal outside [0, 1] an ``AssertionError`` insid
 worker, an empty proposal array a ``ValueError`` from ``max()`` of an empty sequence, and a
 missing frame a ``FileNotFoundError`` deep in ``RawFrameDecode``. The subclasses here validate
 everything when the dataset is built (errors name the file and line) and report bad samples
-by frame directory. Both classes share :class:`_AVAChecks`; they live in one file because they
-differ only in how clip ids map to timestamps and proposal keys.
+by frame directory. A keyframe whose timestamp lies outside its video's time range, which
+mmaction2 turns into a clip of one repeated edge frame, is an error or a skip. Both classes
+share :class:`_AVAChecks`; they live in one file because they differ only in how clip ids map
+to timestamps and proposal keys. Bad frames follow the shared policy of
+:mod:`vmae2_mm.datasets.bad_samples`.
 """
 import logging
 import os.path as osp
@@ -20,11 +23,14 @@ from mmaction.registry import DATASETS
 from mmengine.fileio import load
 from mmengine.logging import print_log
 
+from .bad_samples import BadSampleError, BadSampleLog, BadSampleMixin, run_pipeline
+
 POLICIES = dict(unknown_label=('error', 'skip'), bad_box=('clip', 'error'),
-                empty_proposals=('full_frame', 'drop'), bad_sample=('skip', 'error'))
+                empty_proposals=('full_frame', 'drop'), bad_sample=('skip', 'error'),
+                keyframe_outside=('error', 'skip'))
 
 
-class BadAVASampleError(RuntimeError):
+class BadAVASampleError(BadSampleError):
     """A keyframe's frames are missing or unreadable (message names the frame directory)."""
 
 
@@ -50,22 +56,32 @@ class _AVAChecks:
             replaced, so it raises :class:`BadAVASampleError`) or ``'error'``. Defaults to
             ``'skip'``.
         check_frames_on_init (bool): When the dataset is built, check that every keyframe's
-            frame directory and its first and last needed frames exist, and drop (or raise
-            for) bad keyframes up front -- the way to skip them at test time. Defaults to False.
+            frame directory and every frame its widest clip can read exist, and drop
+            (or raise for) bad keyframes up front -- the way to skip them at test time.
+            Defaults to False.
+        keyframe_outside (str): A keyframe whose timestamp is outside
+            ``[timestamp_start, timestamp_end]`` of its video (seconds; per clip for
+            AVA-Kinetics), or, for video input, whose frame is past the decoded video's last
+            frame: ``'error'`` (raise naming file and line) or ``'skip'`` (drop the keyframe,
+            count and log; at decode time it is a bad sample). mmaction2 would clip every frame
+            index to the video's edge and train or score on one repeated frame.
+            Defaults to ``'error'``.
     """
 
     def _init_checks(self, unknown_label, bad_box, empty_proposals, bad_sample,
-                     check_frames_on_init, kwargs) -> None:
+                     check_frames_on_init, kwargs, keyframe_outside='error') -> None:
         for name, value in (('unknown_label', unknown_label), ('bad_box', bad_box),
-                            ('empty_proposals', empty_proposals), ('bad_sample', bad_sample)):
+                            ('empty_proposals', empty_proposals), ('bad_sample', bad_sample),
+                            ('keyframe_outside', keyframe_outside)):
             if value not in POLICIES[name]:
                 raise ValueError(f'{type(self).__name__}.{name} must be one of '
                                  f'{POLICIES[name]}, got {value!r}')
         self.unknown_label, self.bad_box = unknown_label, bad_box
         self.empty_proposals, self.bad_sample = empty_proposals, bad_sample
         self.check_frames_on_init = check_frames_on_init
+        self.keyframe_outside = keyframe_outside
         self.counts: Dict[str, int] = defaultdict(int)
-        self.bad_samples: List[str] = []
+        self.bad_sample_log = BadSampleLog(type(self).__name__, bad_sample)
         ann_file = kwargs.get('ann_file')
         if ann_file is not None and not osp.isfile(ann_file):
             raise FileNotFoundError(f'{type(self).__name__}.ann_file: file not found: '
@@ -168,7 +184,7 @@ class _AVAChecks:
                 raise ValueError(f'{self.ann_file}:{lineno}: empty box {box.tolist()} '
                                  '(needs x1 < x2 and y1 < y2)')
             rows.append(dict(video_id=parts[0], timestamp=timestamp, entity_box=box,
-                             label=column, entity_id=entity_id))
+                             label=column, entity_id=entity_id, lineno=lineno))
         return rows
 
     def _keyframe_info(self, video_id: str, timestamp: int) -> dict:
@@ -184,17 +200,48 @@ class _AVAChecks:
         data_list = []
         for img_key, records in by_key.items():
             video_id, timestamp = img_key.split(',')
-            bboxes, labels, entity_ids = self.parse_img_record(records)
+            lineno = records[0]['lineno']
             info = self._keyframe_info(video_id, int(timestamp))
+            if not self._keyframe_inside(info, lineno):
+                continue
+            bboxes, labels, entity_ids = self.parse_img_record(records)
             info.update(img_key=img_key, ann=dict(gt_bboxes=bboxes, gt_labels=labels,
                                                   entity_ids=entity_ids))
             data_list.append(info)
-        for name in ('unknown_label_rows', 'clipped_gt_boxes'):
+        for name in ('unknown_label_rows', 'clipped_gt_boxes', 'keyframes_outside_video'):
             n = self.counts[name]
             if n:
                 print_log(f'{self.ann_file}: {n} {name.replace("_", " ")}',
                           logger='current', level=logging.WARNING)
         return data_list
+
+    def _keyframe_inside(self, info: dict, lineno: int) -> bool:
+        """Whether the keyframe's timestamp is inside its video; else error or count a skip."""
+        start = info.get('timestamp_start', self.timestamp_start)
+        end = info.get('timestamp_end', self.timestamp_end)
+        if start <= info['timestamp'] <= end:
+            return True
+        msg = (f"{self.ann_file}:{lineno}: keyframe {info['video_id']},{info['timestamp']} is "
+               f'outside its video ({start} to {end} s); its clip would be one repeated edge '
+               'frame')
+        if self.keyframe_outside == 'error':
+            raise ValueError(msg + "; fix the row, the timestamp_start/timestamp_end range, or "
+                             "set keyframe_outside='skip'")
+        self.counts['keyframes_outside_video'] += 1
+        return False
+
+    def _check_keyframe_frame(self, results: dict) -> None:
+        """For video input, once decoding knows ``total_frames``: the keyframe's frame must
+        be inside the video (mmaction2 would clip the clip to the last frame)."""
+        if 'total_frames' not in results or 'timestamp' not in results:
+            return
+        start = results.get('timestamp_start', self.timestamp_start)
+        centre = results['fps'] * (results['timestamp'] - start) + self.start_index
+        if not 0 <= centre < results['total_frames'] + self.start_index:
+            raise BadAVASampleError(
+                f"{results.get('filename', results.get('frame_dir', '?'))}: keyframe "
+                f"{results.get('img_key')} is frame {centre}, outside the video's "
+                f"{results['total_frames']} frames")
 
     def filter_data(self) -> List[dict]:
         data_list = super().filter_data()
@@ -255,34 +302,27 @@ class _AVAChecks:
             self._bad(err)
             return False
 
+    @property
+    def bad_samples(self) -> List[str]:
+        """Messages of the bad keyframes met in this process (init check and loading)."""
+        return self.bad_sample_log.messages
+
     def _bad(self, err: BadAVASampleError) -> None:
-        self.bad_samples.append(str(err))
-        if self.bad_sample == 'error':
-            raise err
-        print_log(f'skipping bad AVA keyframe ({len(self.bad_samples)} so far in this '
-                  f'process): {err}', logger='current', level=logging.WARNING)
+        # found when the dataset is built: never drawn in an epoch, so not carried
+        self.bad_sample_log.report(err, carry=False)
 
     def prepare_data(self, idx: int):
-        """Run the pipeline; a failure in a ``*Decode``/``*Init`` transform is a bad sample
-        reported with its frame directory (skipped in training, raised at test time)."""
+        """Run the pipeline; a failure in a loading transform (``RawFrameDecode``,
+        ``DecordInit``...) is a bad sample reported with its frame directory and keyframe
+        (skipped in training, raised at test time); other failures propagate."""
         results = self.get_data_info(idx)
-        where = results.get('frame_dir', results.get('filename', '?'))
+        where = (f"{results.get('frame_dir', results.get('filename', '?'))}: keyframe "
+                 f"{results.get('img_key')}")
         try:
-            for transform in self.pipeline.transforms:
-                name = type(transform).__name__
-                try:
-                    results = transform(results)
-                except Exception as e:
-                    if not name.endswith(('Decode', 'Init')):
-                        raise
-                    raise BadAVASampleError(
-                        f'{where}: keyframe {results.get("img_key")} cannot be loaded by '
-                        f'{name} ({type(e).__name__}: {e})') from e
-                if results is None:
-                    return None
-            return results
+            return run_pipeline(self.pipeline.transforms, results, where, BadAVASampleError,
+                                self._check_keyframe_frame)
         except BadAVASampleError as err:
-            self._bad(err)
+            self.bad_sample_log.report(err)
             if self.test_mode:
                 raise BadAVASampleError(f'{err} -- a test sample cannot be skipped; build the '
                                         'dataset with check_frames_on_init=True to drop bad '
@@ -291,25 +331,28 @@ class _AVAChecks:
 
 
 @DATASETS.register_module()
-class AVADatasetChecked(_AVAChecks, AVADataset):
-    """mmaction2 ``AVADataset`` with validated annotations/proposals and bad-frame handling.
+class AVAKeyframeDataset(BadSampleMixin, _AVAChecks, AVADataset):
+    """AVA person boxes with actions per keyframe: mmaction2's ``AVADataset`` with validated
+    annotations/proposals/keyframe times and bad-frame handling. Registered also as
+    ``AVADatasetChecked`` (its former name).
 
     Samples, labels (multi-hot over ``num_classes`` with column 0 = background), proposal
     thresholding and frame sampling are mmaction2's. Note that, as in mmaction2, samples are
     enumerated from the GT CSV keyframes (not from the proposal keyframes).
 
     Args:
-        unknown_label, bad_box, empty_proposals, bad_sample, check_frames_on_init: see
-            :class:`_AVAChecks`.
+        unknown_label, bad_box, empty_proposals, bad_sample, check_frames_on_init,
+            keyframe_outside: see :class:`_AVAChecks`.
         **kwargs: ``AVADataset`` arguments (``ann_file``, ``pipeline``, ``exclude_file``,
             ``label_file``, ``proposal_file``, ``timestamp_start``, ``timestamp_end``, ...).
     """
 
     def __init__(self, *args, unknown_label: str = 'error', bad_box: str = 'clip',
                  empty_proposals: str = 'full_frame', bad_sample: str = 'skip',
-                 check_frames_on_init: bool = False, **kwargs) -> None:
+                 check_frames_on_init: bool = False, keyframe_outside: str = 'error',
+                 **kwargs) -> None:
         self._init_checks(unknown_label, bad_box, empty_proposals, bad_sample,
-                          check_frames_on_init, kwargs)
+                          check_frames_on_init, kwargs, keyframe_outside)
         super().__init__(*args, **kwargs)
         if self._checked_proposals is not None:
             self.proposals = self._checked_proposals
@@ -328,21 +371,23 @@ class AVADatasetChecked(_AVAChecks, AVADataset):
 
 
 @DATASETS.register_module()
-class AVAKineticsDatasetChecked(_AVAChecks, AVAKineticsDataset):
+class AVAKineticsKeyframeDataset(BadSampleMixin, _AVAChecks, AVAKineticsDataset):
     """mmaction2 ``AVAKineticsDataset`` (AVA videos + Kinetics clips ``<ytid>_<start>_<end>``)
-    with the validation of :class:`AVADatasetChecked`.
+    with the validation of :class:`AVAKeyframeDataset`. Registered also as
+    ``AVAKineticsDatasetChecked`` (its former name).
 
     Args:
-        unknown_label, bad_box, empty_proposals, bad_sample, check_frames_on_init: see
-            :class:`_AVAChecks`.
+        unknown_label, bad_box, empty_proposals, bad_sample, check_frames_on_init,
+            keyframe_outside: see :class:`_AVAChecks`.
         **kwargs: ``AVAKineticsDataset`` arguments.
     """
 
     def __init__(self, *args, unknown_label: str = 'error', bad_box: str = 'clip',
                  empty_proposals: str = 'full_frame', bad_sample: str = 'skip',
-                 check_frames_on_init: bool = False, **kwargs) -> None:
+                 check_frames_on_init: bool = False, keyframe_outside: str = 'error',
+                 **kwargs) -> None:
         self._init_checks(unknown_label, bad_box, empty_proposals, bad_sample,
-                          check_frames_on_init, kwargs)
+                          check_frames_on_init, kwargs, keyframe_outside)
         super().__init__(*args, **kwargs)
         if self._checked_proposals is not None:
             self.proposals = self._checked_proposals
@@ -364,4 +409,11 @@ class AVAKineticsDatasetChecked(_AVAChecks, AVAKineticsDataset):
                     shot_info=(1, (end - start) * self._FPS + 1), fps=self._FPS)
 
 
-__all__ = ['AVADatasetChecked', 'AVAKineticsDatasetChecked', 'BadAVASampleError']
+DATASETS.register_module(name='AVADatasetChecked', module=AVAKeyframeDataset)
+DATASETS.register_module(name='AVAKineticsDatasetChecked', module=AVAKineticsKeyframeDataset)
+#: former names, kept so existing imports and configs work
+AVADatasetChecked = AVAKeyframeDataset
+AVAKineticsDatasetChecked = AVAKineticsKeyframeDataset
+
+__all__ = ['AVAKeyframeDataset', 'AVAKineticsKeyframeDataset', 'AVADatasetChecked',
+           'AVAKineticsDatasetChecked', 'BadAVASampleError']

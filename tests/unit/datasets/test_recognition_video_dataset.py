@@ -1,4 +1,5 @@
-"""VideoDatasetChecked: missing, corrupt and too-short videos are reported by path."""
+"""RecognitionVideoDataset (registered also as VideoDatasetChecked): missing, corrupt and
+too-short videos are reported by path."""
 import os
 
 import pytest
@@ -38,7 +39,8 @@ def test_min_frames_from_pipeline(bad_list):
     assert ds.min_frames == 8  # clip_len 4 x frame_interval 2
 
 
-@pytest.mark.parametrize('idx, reason', [(1, 'file not found'), (2, 'cannot be decoded'),
+@pytest.mark.parametrize('idx, reason', [(1, 'file not found'),
+                                         (2, 'cannot be loaded by DecordInit'),
                                          (3, '5 frames, shorter than the sampled clip')])
 def test_fail_fast_names_path_and_reason(bad_list, idx, reason):
     ann, root = bad_list

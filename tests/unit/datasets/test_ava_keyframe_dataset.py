@@ -1,4 +1,5 @@
-"""AVADatasetChecked / AVAKineticsDatasetChecked on generated mini-AVA, incl. bad input."""
+"""AVAKeyframeDataset / AVAKineticsKeyframeDataset (old names AVADatasetChecked /
+AVAKineticsDatasetChecked) on generated mini-AVA, incl. bad input."""
 import os
 import os.path as osp
 import pickle
@@ -34,6 +35,9 @@ def build(data, cls=AVADatasetChecked, split='train', **kwargs):
                 label_file=data['label_file'], proposal_file=data[f'{split}_proposals'],
                 data_prefix=dict(img=osp.join(data['root'], 'rawframes')), pipeline=PIPELINE,
                 timestamp_start=data['timestamp_start'], timestamp_end=data['timestamp_end'])
+    if cls is AVADatasetChecked:
+        # the mini-AVA CSV also holds a Kinetics clip row, outside the plain AVA time range
+        args['keyframe_outside'] = 'skip'
     args.update(kwargs)
     return cls(**args)
 
@@ -89,9 +93,13 @@ def test_movement_actions_differ_in_motion(data):
 
 
 def test_loads_like_mmaction(data):
+    # 2 videos x 2 keyframes (902, 903), 903 excluded in each; the Kinetics clip's keyframe
+    # (t = 12 s) lies outside the AVA range [900, 905] s: skipped here, an error by default
+    with pytest.raises(ValueError, match=r'ava_train_v2.2.csv:\d+: keyframe '
+                       r'kinvid00000_000010_000015,12 is outside its video \(900 to 905 s\)'):
+        build(data, keyframe_outside='error')
     ds = build(data)
-    # 2 videos x 2 keyframes (902, 903), 903 excluded in each, + 1 Kinetics clip keyframe
-    assert len(ds) == 3
+    assert len(ds) == 2 and ds.counts['keyframes_outside_video'] == 1
     sample = ds[0]
     assert tuple(sample['inputs'].shape) == (3, 4, 64, 96)
     gt = sample['data_samples'].gt_instances
@@ -167,7 +175,7 @@ def test_missing_frames(data, tmp_path):
     assert ds[0]['data_samples'].metainfo['video_id'] == 'traava00001'
     assert 'traava00000' in ds.bad_samples[0] and 'RawFrameDecode' in ds.bad_samples[0]
     test_ds = build(data, test_mode=True, **kwargs)
-    with pytest.raises(BadAVASampleError, match='traava00000: keyframe traava00000,0902 '
+    with pytest.raises(BadAVASampleError, match='traava00000: keyframe traava00000,0902: '
                        'cannot be loaded by RawFrameDecode'):
         test_ds[0]
     checked = build(data, test_mode=True, check_frames_on_init=True, **kwargs)
@@ -177,8 +185,10 @@ def test_missing_frames(data, tmp_path):
                                            'traava00000,0902)')
     with pytest.raises(BadAVASampleError, match='img_00060.jpg: frame not found'):
         build(data, check_frames_on_init=True, bad_sample='error', **kwargs)
+    kin = build(data, AVAKineticsDatasetChecked, test_mode=True, check_frames_on_init=True,
+                **kwargs)
     assert any(m.endswith('kinvid00000_000010_000015: frame directory not found (keyframe '
-                          'kinvid00000_000010_000015,0012)') for m in checked.bad_samples)
+                          'kinvid00000_000010_000015,0012)') for m in kin.bad_samples)
 
 
 def test_policy_validation(data):
