@@ -44,6 +44,8 @@ BENCHMARKS = {
     'soft_nms': ('bench_soft_nms.py', 'issue 6', [], ['--repeats', '1']),
     'tad_map': ('bench_tad_map.py', 'issue 6', [],
                 ['--videos', '8', '--preds', '40', '--repeats', '1']),
+    'data_pipeline': ('bench_data_pipeline.py', 'issue 23', ['--full'],
+                      ['--videos', '1', '--items', '1', '--size', '64', '48', '--seconds', '3']),
 }
 
 
