@@ -119,7 +119,7 @@ def stage_tad(work_dir):
         run(['tools/make_synthetic_data.py', 'thumos', '--out', data, '--size', '32',
              '--num-val', '24', '--num-test', '8'], osp.join(work_dir, 'tad_data.log'))
     # extractor: a tiny ViT (random weights, seed 0) saved in the official fine-tuned layout;
-    # any VideoMAE V2 checkpoint + config of configs/tad/feature_extraction/ works the same way
+    # any VideoMAE V2 checkpoint + config of configs/localization/feature_extraction/ works the same way
     vit = dict(arch=dict(embed_dims=64, depth=2, num_heads=2, mlp_ratio=2.0), img_size=32,
                num_frames=16, pos_embed_grid_from=None)
     ext_cfg, ckpt = osp.join(work_dir, 'tad_extract_cfg.py'), osp.join(work_dir, 'tad_vit.pth')
@@ -133,7 +133,7 @@ def stage_tad(work_dir):
     # channel statistics of the training subset, read by the recipe's StandardizeTADFeatures
     run(['tools/data/tad_feature_stats.py', feats, ann, '--subset', 'Validation'],
         osp.join(work_dir, 'tad_stats.log'))
-    cfg = osp.join(ROOT, 'configs/tad/actionformer_tiny_1xb2-5+35e_mini-thumos.py')
+    cfg = osp.join(ROOT, 'configs/localization/actionformer_tiny_1xb2-5+35e_mini-thumos.py')
     paths = [f'{split}_dataloader.dataset.data_root={data}' for split in ('train', 'val', 'test')]
     paths += [f'{split}_evaluator.ann_file={ann}' for split in ('val', 'test')]
     train_dir = osp.join(work_dir, 'tad')

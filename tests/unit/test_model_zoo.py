@@ -55,9 +55,7 @@ PRETRAINED = [(p, m) for p, m in MODELS_LISTED if isinstance(m, dict) and
 def test_every_task_has_a_model_zoo():
     folders = {p.parent.relative_to(ROOT).as_posix() for p in METAFILES}
     assert {'configs/recognition/videomaev2', 'configs/detection/videomaev2',
-            'configs/pretrain/videomaev2'} <= folders, folders
-    # the TAD folder may be renamed (configs/tad -> configs/localization)
-    assert any(f.startswith(('configs/tad', 'configs/localization')) for f in folders), folders
+            'configs/pretrain/videomaev2', 'configs/localization'} <= folders, folders
     assert folders <= {p.parent.relative_to(ROOT).as_posix() for p in READMES}
 
 

@@ -341,7 +341,7 @@ def test_tad_feature_width_vs_the_localizer(tmp_path, repo_root):
     from mmaction.registry import MODELS
     from mmengine.config import Config
     from vmae2_mm.datasets.model_checks import DatasetModelCheckHook, input_channels
-    cfg = Config.fromfile(str(repo_root / 'configs' / 'tad' /
+    cfg = Config.fromfile(str(repo_root / 'configs' / 'localization' /
                               'actionformer_tiny_1xb2-5+35e_mini-thumos.py'))
     model = MODELS.build(cfg.model)  # in_channels 64, 4 classes
     assert input_channels(model) == 64

@@ -143,7 +143,7 @@ def test_hook_can_be_removed_and_is_added_when_missing(clips, tmp_path):
 def _tiny_models():
     """One config per model family that computes its loss in ``BaseModel.parse_losses``."""
     yield 'recognizer', Config.fromfile(TINY_CFG).model
-    tad = Config.fromfile(osp.join(ROOT, 'configs', 'tad',
+    tad = Config.fromfile(osp.join(ROOT, 'configs', 'localization',
                                    'actionformer_tiny_1xb2-5+35e_mini-thumos.py'))
     yield 'actionformer', tad.model
     dist = Config.fromfile(osp.join(

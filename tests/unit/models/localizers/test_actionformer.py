@@ -20,7 +20,7 @@ def test_official_thumos_config_size(repo_root):
     from mmaction.registry import MODELS
     from mmengine.config import Config
     cfg = Config.fromfile(
-        repo_root / 'configs/tad/actionformer_videomaev2-g-k710-feat_1xb2-30+5e_thumos-14.py')
+        repo_root / 'configs/localization/actionformer_videomaev2-g-k710-feat_1xb2-30+5e_thumos-14.py')
     model = MODELS.build(cfg.model)
     params = list(model.parameters())
     assert sum(p.numel() for p in params) == 28_268_572
@@ -37,7 +37,7 @@ def test_demo_mini_thumos_config_builds_and_runs(repo_root):
     training on the generated "Validation" subset and testing on "Test"."""
     from mmaction.registry import MODELS
     from mmengine.config import Config
-    cfg = Config.fromfile(repo_root / 'configs/tad/actionformer_tiny_1xb2-5+35e_mini-thumos.py')
+    cfg = Config.fromfile(repo_root / 'configs/localization/actionformer_tiny_1xb2-5+35e_mini-thumos.py')
     assert cfg.train_dataloader.dataset.subset == 'validation'
     assert cfg.test_dataloader.dataset.subset == 'test'
     assert cfg.test_evaluator.ann_file == 'data/mini_thumos/annotations/mini_thumos14.json'
@@ -117,7 +117,7 @@ def test_fineaction_config_class_agnostic_with_voting(repo_root):
     from mmaction.registry import MODELS
     from mmengine.config import Config
     cfg = Config.fromfile(
-        repo_root / 'configs/tad/actionformer_videomaev2-g-k710-feat_1xb16-10+5e_fineaction.py')
+        repo_root / 'configs/localization/actionformer_videomaev2-g-k710-feat_1xb16-10+5e_fineaction.py')
     assert cfg.model.head.test_cfg.nms.multiclass is False
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).eval()
