@@ -7,20 +7,16 @@
 Configs with `runner_type` or `strategy` (FSDP, DeepSpeed) run under mmengine's FlexibleRunner.
 """
 import argparse
-import os
-import os.path as osp
 
 import vmae2_mm  # noqa: F401  (compat fixes + registration before any config is built)
-from mmengine.config import Config, DictAction
-from vmae2_mm.engine import build_runner, enable_amp, setup_distributed
-from vmae2_mm.models.detectors import check_ava_detector_cfg
-from vmae2_mm.utils.config_options import check_cfg_options
+from mmengine.config import Config
+from vmae2_mm.engine import (add_runner_args, build_runner, enable_amp, load_runner_config,
+                             parse_runner_args)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a vmae2_mm model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or the latest in work_dir if no '
                         'path is given')
@@ -34,34 +30,12 @@ def parse_args(argv=None):
                         help='different seeds for different ranks')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms')
-    parser.add_argument('--partial-load', action='store_true',
-                        help='load only the checkpoint tensors that match the model and log '
-                        'the rest (default: strict, any missing / unexpected / mis-shaped key '
-                        'fails before data is read)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def build_config(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)  # a typo'd key is an error, not a new key
-        cfg.merge_from_dict(args.cfg_options)
-    check_ava_detector_cfg(cfg.model)  # a detector without mmcv ops fails here, with the cause
-    setup_distributed(cfg, args.launcher)
-    if args.partial_load:
-        cfg.load_strict = False
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_runner_config(args)
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':

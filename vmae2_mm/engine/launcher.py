@@ -161,3 +161,52 @@ def enable_amp(cfg: Config) -> None:
     else:
         optim_wrapper.type = 'AutocastOptimWrapper'
         optim_wrapper.dtype = 'bfloat16'
+
+
+def add_runner_args(parser) -> None:
+    """The options ``tools/train.py`` and ``tools/test.py`` share (mmaction2's names):
+    ``--work-dir``, ``--partial-load``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
+    parser.add_argument('--partial-load', action='store_true',
+                        help='load only the checkpoint tensors that match the model and log '
+                        'the rest (default: strict, any missing / unexpected / mis-shaped key '
+                        'fails before data is read)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser, argv=None):
+    """``parser.parse_args`` plus ``LOCAL_RANK`` from ``--local-rank`` for launchers that pass
+    it as an argument (torch.distributed.launch) instead of the environment (torchrun)."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def load_runner_config(args) -> Config:
+    """The config of ``args.config`` with the shared options applied: ``--cfg-options``
+    (a typo'd key is an error, not a new key), the AVA detector's mmcv-ops check (fails here,
+    with the cause), the launcher's distributed settings, ``--partial-load`` and
+    ``work_dir`` (``--work-dir``, else the config's, else ``./work_dirs/<config name>``)."""
+    import os.path as osp
+
+    from vmae2_mm.models.detectors import check_ava_detector_cfg
+    from vmae2_mm.utils.config_options import check_cfg_options
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
+        cfg.merge_from_dict(args.cfg_options)
+    check_ava_detector_cfg(cfg.model)
+    setup_distributed(cfg, args.launcher)
+    if args.partial_load:
+        cfg.load_strict = False
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
