@@ -5,8 +5,11 @@
         [--shard i/n] [--device cuda:0]
 
 One ``<stem>.npy`` [N, C] float32 (N = (frames - clip_len) // stride + 1) and one ``<stem>.json``
-metadata record per video. Finished videos are skipped, so an interrupted run resumes; corrupt or
-too-short videos are listed in ``failures.json`` and the run continues. Work is split across
+metadata record per video. Finished videos are skipped, so an interrupted run resumes (a
+``.npy`` that is truncated, empty or disagrees with its ``.json`` is redone, and temporary files
+of a killed run are removed); corrupt or too-short videos are listed in ``failures.json``
+(rewritten after each failure) and the run continues. A full disk stops the run with exit
+status 2 and a message naming the video; every finished file is kept. Work is split across
 processes with ``--shard i/n`` or by launching under ``torchrun`` (RANK / WORLD_SIZE).
 """
 import argparse
@@ -18,8 +21,8 @@ import torch
 from mmengine.config import Config, DictAction
 
 import vmae2_mm  # noqa: F401  (compat patches, registration)
-from vmae2_mm.apis.feature_extraction import (build_extractor_from_config, extract_videos,
-                                              list_videos)
+from vmae2_mm.apis.feature_extraction import (FeatureWriteError, build_extractor_from_config,
+                                              extract_videos, list_videos)
 
 
 def parse_shard(text):
@@ -83,13 +86,21 @@ def main(argv=None):
                      chunk_frames=args.chunk_frames, preprocess=args.preprocess, amp=args.amp)
     extractor = build_extractor_from_config(cfg, checkpoint, overrides, device, logger)
     videos = list_videos(args.videos, args.video_root)
-    summary = extract_videos(
-        extractor, videos, args.out, shard=shard, progress=not args.no_progress,
-        extra_meta=dict(config=os.path.basename(args.config),
-                        checkpoint=os.path.basename(checkpoint) if checkpoint else None))
+    try:
+        summary = extract_videos(
+            extractor, videos, args.out, shard=shard, progress=not args.no_progress,
+            extra_meta=dict(config=os.path.basename(args.config),
+                            checkpoint=os.path.basename(checkpoint) if checkpoint else None))
+    except FeatureWriteError as e:
+        logger.error(f'ERROR: {e.strerror}')
+        return 2
     rate = summary['clips'] / summary['seconds'] if summary['seconds'] > 0 else 0.0
+    if summary['stale_tmp_removed']:
+        logger.info(f'removed {len(summary["stale_tmp_removed"])} temporary files of an '
+                    'interrupted run')
     logger.info(f'shard {shard[0]}/{shard[1]}: {summary["done"]} extracted, '
-                f'{summary["skipped"]} already done, {summary["failed"]} failed '
+                f'{summary["skipped"]} already done ({summary["redone"]} incomplete ones '
+                f'redone), {summary["failed"]} failed '
                 f'({summary["clips"]} clips, {summary["frames_decoded"]} frames decoded, '
                 f'{rate:.2f} clips/s); failure report: {summary["failure_report"]}')
     for f in summary['failures']:

@@ -11,10 +11,13 @@ separately and runs batch 1 (see ``benchmarks/bench_tad_extraction.py``).
 mmaction2's ``UntrimmedSampleFrames`` + ``FeatureHead`` path samples and decodes per clip through
 the dataset pipeline, which is the per-clip decoding this module avoids.
 """
+import errno
 import glob
 import json
+import logging
 import os
 import os.path as osp
+import socket
 import time
 from contextlib import nullcontext
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -25,6 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vmae2_mm.ops.cpu import optimize_for_cpu_inference
+from vmae2_mm.utils.video_probe import is_vfr
+
+logger = logging.getLogger(__name__)
 
 PREPROCESS_MODES = ('official', 'normalized')
 AMP_DTYPES = {None: None, 'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -181,7 +187,10 @@ class ClipFeatureExtractor:
 
         Returns:
             tuple: features [N, C] float32 and ``dict(frames, fps, frames_decoded,
-            num_features)``.
+            num_features, vfr, clip_times_s)``: ``clip_times_s`` [N, 2] is the presentation
+            time (seconds) of each clip's first frame and the end of its last frame, read
+            from the container, so a variable-frame-rate video (``vfr`` True, also logged)
+            still maps features to real time.
 
         Raises:
             TooShortVideoError: fewer frames than ``clip_len``.
@@ -198,6 +207,12 @@ class ClipFeatureExtractor:
                                      f'{self.clip_len}')
         starts = np.arange(n) * self.stride
         needed = int(starts[-1]) + self.clip_len  # frames after the last clip are never used
+        stamps = np.asarray(reader.get_frame_timestamp(np.arange(needed)), np.float64)
+        vfr = is_vfr(stamps[:, 0], tick=1e-3)
+        if vfr:
+            logger.warning(f'{path}: variable frame rate; features are on the frame grid, '
+                           'their real times are in the metadata (clip_times_s)')
+        clip_times = np.stack([stamps[starts, 0], stamps[starts + self.clip_len - 1, 1]], 1)
         s, length = self.img_size, self.clip_len
         # preprocessed frames [3, cap, S, S]; buffer frame 0 is video frame buf_start. A clip
         # never needs more than the frames kept from the previous chunk plus the new chunk.
@@ -232,16 +247,31 @@ class ClipFeatureExtractor:
             filled, buf_start = kept, keep_from
         out = torch.cat(feats).numpy().astype(np.float32, copy=False)
         assert out.shape[0] == n, (out.shape, n)
-        return out, dict(frames=total, fps=fps, frames_decoded=decoded, num_features=n)
+        return out, dict(frames=total, fps=fps, frames_decoded=decoded, num_features=n,
+                         vfr=vfr, clip_times_s=np.round(clip_times, 4).tolist())
+
+
+def _tmp_name(path: str) -> str:
+    """``<path>.tmp.<host>.<pid>``: the writer is known, so a later run can tell a file left
+    by a killed writer from one that a live shard is writing."""
+    return f'{path}.tmp.{socket.gethostname()}.{os.getpid()}'
 
 
 def atomic_save_npy(path: str, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` so that ``path`` either is complete or does not exist: the
     data goes to a temporary file in the same folder that is renamed over ``path``."""
-    tmp = f'{path}.tmp.{os.getpid()}'
+    tmp = _tmp_name(path)
     try:
         with open(tmp, 'wb') as f:
-            np.save(f, array, allow_pickle=False)
+            # header and data through the Python file object, not ``np.save``: numpy writes
+            # the data with ``fwrite``, and a short write (disk full, file size limit) then
+            # raises an OSError without an errno, indistinguishable from any other failure
+            fmt, data = np.lib.format, np.ascontiguousarray(array)
+            fmt.write_array_header_1_0(f, fmt.header_data_from_array_1_0(data))
+            if data.dtype.hasobject:
+                raise ValueError('Object arrays cannot be saved when allow_pickle=False')
+            if data.size:
+                f.write(memoryview(data.reshape(-1)).cast('B'))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -252,7 +282,7 @@ def atomic_save_npy(path: str, array: np.ndarray) -> None:
 
 def atomic_save_json(path: str, obj) -> None:
     """JSON counterpart of :func:`atomic_save_npy`."""
-    tmp = f'{path}.tmp.{os.getpid()}'
+    tmp = _tmp_name(path)
     try:
         with open(tmp, 'w') as f:
             json.dump(obj, f, indent=1)
@@ -260,6 +290,78 @@ def atomic_save_json(path: str, obj) -> None:
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+class FeatureWriteError(OSError):
+    """Writing a video's features failed for a reason every later video shares (disk full,
+    file size limit, read-only or missing output folder): the run stops here."""
+
+
+# errnos of a write that no later video can succeed at either
+_FATAL_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                       errno.ENOENT}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_tmp_files(out_dir: str, max_age_s: float = 24 * 3600.0) -> List[str]:
+    """Remove the ``*.tmp.<host>.<pid>`` files of writers that are gone: this host's dead
+    processes, any host's after ``max_age_s`` (a shard on another node may still be writing
+    a newer one). Returns the removed paths."""
+    host, now, removed = socket.gethostname(), time.time(), []
+    for tmp in glob.glob(osp.join(out_dir, '*.tmp.*')):
+        writer = tmp.rsplit('.tmp.', 1)[1]
+        tmp_host, _, pid = writer.rpartition('.')
+        try:
+            if tmp_host == host and pid.isdigit():
+                stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
+            else:  # another host, or the old ``.tmp.<pid>`` name
+                stale = now - osp.getmtime(tmp) > max_age_s or (
+                    not tmp_host and pid.isdigit() and not _pid_alive(int(pid)))
+            if stale:
+                os.remove(tmp)
+                removed.append(tmp)
+        except FileNotFoundError:  # its writer finished meanwhile
+            continue
+    return removed
+
+
+def finished_features_problem(npy: str, clip_len: int, stride: int) -> Optional[str]:
+    """Why an existing ``<stem>.npy`` (with its ``<stem>.json``) does not count as a finished
+    video of this extractor, or None when it does.
+
+    Checked without reading the data: the ``.npy`` header parses and the file holds all the
+    bytes it declares (a truncated or empty file fails), the array is float32 ``[N, C]``, the
+    metadata exists and agrees (``shape``, ``clip_len``, ``stride``).
+    """
+    meta_path = osp.splitext(npy)[0] + '.json'
+    try:
+        arr = np.load(npy, mmap_mode='r', allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 -- any unreadable file is redone
+        return f'unreadable ({type(e).__name__}: {str(e).strip()[:200]})'
+    if arr.ndim != 2 or arr.dtype != np.float32 or arr.shape[0] == 0:
+        return f'holds a {arr.dtype} array of shape {tuple(arr.shape)}, expected float32 [N, C]'
+    if not osp.isfile(meta_path):
+        return f'has no metadata file {osp.basename(meta_path)}'
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except Exception as e:  # noqa: BLE001
+        return f'metadata {osp.basename(meta_path)} unreadable ({type(e).__name__})'
+    if list(meta.get('shape', [])) != list(arr.shape):
+        return f'shape {tuple(arr.shape)} differs from its metadata {meta.get("shape")}'
+    if (meta.get('clip_len'), meta.get('stride')) != (clip_len, stride):
+        return (f'was extracted with clip_len {meta.get("clip_len")} / stride '
+                f'{meta.get("stride")}, this run uses {clip_len} / {stride}')
+    return None
 
 
 def list_videos(source: str, video_root: Optional[str] = None) -> List[str]:
@@ -310,9 +412,13 @@ def extract_videos(extractor: ClipFeatureExtractor,
     """Extract features of this shard's videos into ``out_dir``, resumably.
 
     For each video ``<stem>.json`` (metadata) then ``<stem>.npy`` ([N, C] float32) are written
-    atomically, so an existing ``.npy`` means a finished video, which is skipped. Unreadable or
-    too-short videos are recorded in ``failures.json`` (``failures.shard<i>of<n>.json`` when
-    sharded) and the run continues.
+    atomically; an existing pair that passes :func:`finished_features_problem` is a finished
+    video and is skipped, any other is redone (counted in ``redone``). Temporary files of
+    killed writers are removed first. Unreadable or too-short videos are recorded in
+    ``failures.json`` (``failures.shard<i>of<n>.json`` when sharded), rewritten after every
+    failure so a killed run keeps them, and the run continues. A write that no later video can
+    succeed at either (disk full, file too large, read-only folder) stops the run with
+    :class:`FeatureWriteError` naming the video and the file; every finished pair is kept.
 
     Args:
         extractor (ClipFeatureExtractor): The configured extractor.
@@ -323,8 +429,12 @@ def extract_videos(extractor: ClipFeatureExtractor,
         progress (bool): Show a tqdm bar. Defaults to True.
 
     Returns:
-        dict: counts ``done``, ``skipped``, ``failed``, ``clips``, ``frames_decoded``,
-        ``seconds`` and the ``failures`` list and report path.
+        dict: counts ``done``, ``skipped``, ``redone``, ``failed``, ``clips``,
+        ``frames_decoded``, ``seconds``, the ``failures`` list, the report path and the
+        ``stale_tmp_removed`` paths.
+
+    Raises:
+        FeatureWriteError: a fatal write error (the report is written first if it can be).
     """
     from tqdm import tqdm
 
@@ -332,8 +442,17 @@ def extract_videos(extractor: ClipFeatureExtractor,
     mine = shard_of(list(videos), shard)
     i, n = shard
     report = osp.join(out_dir, 'failures.json' if n == 1 else f'failures.shard{i}of{n}.json')
-    summary = dict(done=0, skipped=0, failed=0, clips=0, frames_decoded=0, failures=[],
-                   failure_report=report)
+    summary = dict(done=0, skipped=0, redone=0, failed=0, clips=0, frames_decoded=0,
+                   failures=[], failure_report=report,
+                   stale_tmp_removed=remove_stale_tmp_files(out_dir))
+
+    def write_report(finished: bool) -> None:
+        atomic_save_json(report, dict(shard=f'{i}/{n}', num_videos=len(mine),
+                                      finished=finished, done=summary['done'],
+                                      skipped=summary['skipped'], redone=summary['redone'],
+                                      failed=summary['failed'],
+                                      failures=summary['failures']))
+
     t0 = time.perf_counter()
     bar = tqdm(mine, desc=f'extract [{i + 1}/{n}]' if n > 1 else 'extract',
                unit='video', disable=not progress, dynamic_ncols=True)
@@ -341,8 +460,12 @@ def extract_videos(extractor: ClipFeatureExtractor,
         stem = osp.splitext(osp.basename(path))[0]
         npy = osp.join(out_dir, f'{stem}.npy')
         if osp.exists(npy):
-            summary['skipped'] += 1
-            continue
+            problem = finished_features_problem(npy, extractor.clip_len, extractor.stride)
+            if problem is None:
+                summary['skipped'] += 1
+                continue
+            logger.warning(f'{npy} {problem}: extracting {path} again')
+            summary['redone'] += 1
         try:
             feats, info = extractor.extract(path)
         except (KeyboardInterrupt, MemoryError):
@@ -352,6 +475,7 @@ def extract_videos(extractor: ClipFeatureExtractor,
             summary['failures'].append(dict(video=path, error=type(e).__name__,
                                             reason=str(e).strip().splitlines()[0][:500]
                                             if str(e).strip() else repr(e)))
+            write_report(False)
             continue
         meta = dict(video=osp.basename(path), source=path, **info,
                     fps_used='native (every frame decoded, no resampling)',
@@ -359,16 +483,29 @@ def extract_videos(extractor: ClipFeatureExtractor,
                     feat_dim=int(feats.shape[1]), dtype='float32',
                     shape=list(feats.shape), amp=extractor.amp,
                     preprocessing=extractor.preprocessing_record(), **(extra_meta or {}))
-        atomic_save_json(osp.join(out_dir, f'{stem}.json'), meta)
-        atomic_save_npy(npy, feats)
+        try:
+            atomic_save_json(osp.join(out_dir, f'{stem}.json'), meta)
+            atomic_save_npy(npy, feats)
+        except OSError as e:
+            if e.errno not in _FATAL_WRITE_ERRNOS:
+                raise
+            summary['seconds'] = time.perf_counter() - t0
+            try:
+                write_report(False)
+            except OSError:
+                pass  # the disk is full: the error below still says what is kept
+            raise FeatureWriteError(
+                e.errno, f'writing the features of {path} to {npy} failed: '
+                f'{os.strerror(e.errno)}. The run stopped; the {summary["done"]} videos '
+                f'extracted in this run and {summary["skipped"]} earlier ones are complete '
+                f'in {out_dir}. Free space (or raise the limit) and run the same command '
+                'again: finished videos are skipped.') from e
         summary['done'] += 1
         summary['clips'] += int(feats.shape[0])
         summary['frames_decoded'] += int(info['frames_decoded'])
         bar.set_postfix(clips=summary['clips'], failed=summary['failed'])
     summary['seconds'] = time.perf_counter() - t0
-    atomic_save_json(report, dict(shard=f'{i}/{n}', num_videos=len(mine),
-                                  done=summary['done'], skipped=summary['skipped'],
-                                  failed=summary['failed'], failures=summary['failures']))
+    write_report(True)
     return summary
 
 
@@ -377,7 +514,7 @@ def build_extractor_from_config(cfg, checkpoint: Optional[str], overrides: Optio
     """Build the backbone of a config, load ``checkpoint`` and wrap it in an extractor.
 
     The config either defines ``model`` as a ``VideoMAEv2ViT`` (feature-extraction configs
-    under ``configs/tad/feature_extraction/``) or a recognizer whose ``model.backbone`` is one;
+    under ``configs/localization/feature_extraction/``) or a recognizer whose ``model.backbone`` is one;
     ``feature_extraction=dict(clip_len, stride, img_size, preprocess, mean, std, batch_size,
     chunk_frames, amp)`` holds the extraction settings (``clip_len`` / ``img_size`` default to
     the backbone's ``num_frames`` / ``img_size``). ``overrides`` (e.g. from the command line)

@@ -81,6 +81,11 @@ def test_extract_shapes_values_failures_and_resume(setup, tmp_path):
         assert meta['preprocessing']['mode'] == 'official'
         # every frame up to the last clip's end is decoded exactly once
         assert meta['frames_decoded'] == (feats.shape[0] - 1) * 4 + 16
+        # real clip times from the container: clip i spans frames [4i, 4i + 16) at 10 fps
+        assert meta['vfr'] is False
+        np.testing.assert_allclose(meta['clip_times_s'],
+                                   [[0.4 * i, 0.4 * i + 1.6] for i in range(feats.shape[0])],
+                                   atol=1e-3)
     report = json.loads((out / 'failures.json').read_text())
     failed = {osp.basename(f['video']): f for f in report['failures']}
     assert set(failed) == {'video_corrupt_0000001.mp4', 'short_clip.mp4'}
@@ -194,7 +199,7 @@ def test_chain_extract_dataset_metric(setup, tmp_path):
     assert res['mAP/avg'] == pytest.approx(100.0)
 
 
-FE_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'tad', 'feature_extraction', '*.py')))
+FE_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'localization', 'feature_extraction', '*.py')))
 
 
 @pytest.mark.parametrize('path', FE_CONFIGS, ids=[osp.basename(p) for p in FE_CONFIGS])
@@ -256,3 +261,21 @@ def test_features_bit_identical_to_the_official_loop(setup, tmp_path, stride, ba
     assert feats.shape == ref.shape == ((frames - 16) // stride + 1, 32)
     np.testing.assert_array_equal(feats, ref)
     assert info['frames_decoded'] == (feats.shape[0] - 1) * stride + 16
+
+
+def test_variable_frame_rate_video_records_real_clip_times(tmp_path):
+    """30 fps for 1 s then 10 fps for 2 s: features stay on the frame grid, and the metadata
+    gives each clip's real start/end from the container's timestamps."""
+    from mmengine.config import Config
+    from vmae2_mm.testing.video_variants import write_variants
+    variant = write_variants(str(tmp_path), ['vfr'])['vfr']
+    cfg = Config(dict(model=dict(TINY, img_size=32),
+                      feature_extraction=dict(stride=4, batch_size=4)))
+    feats, info = build_extractor_from_config(cfg, None).extract(variant['path'])
+    ts = np.asarray(variant['timestamps'])
+    assert info['vfr'] is True and feats.shape[0] == (50 - 16) // 4 + 1
+    starts = np.asarray(info['clip_times_s'])[:, 0]
+    np.testing.assert_allclose(starts, ts[np.arange(feats.shape[0]) * 4], atol=2e-3)
+    # the last clip (frames 32..47) lies in the 10 fps part: 1.6 s of frames, not 0.53 s
+    end_frame = (feats.shape[0] - 1) * 4 + 15
+    assert info['clip_times_s'][-1][1] == pytest.approx(ts[end_frame] + 0.1, abs=2e-3)
