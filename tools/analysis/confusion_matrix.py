@@ -7,7 +7,8 @@ Named like mmaction2's ``tools/analysis_tools/confusion_matrix.py`` and built on
 parts: mmaction2's ``ConfusionMatrix.calculate`` (rows = ground truth, columns = predicted,
 the arg-max of each sample's ``pred_score``) and ``ConfusionMatrix.plot``. Unlike mmaction2's
 tool it reads only the dump (no model run). ``--normalize`` divides each row by its number of
-samples (per-class recall on the diagonal; rows without samples stay 0). Writes
+samples (per-class recall on the diagonal; rows without samples stay 0; the PNG shows whole
+percents). Writes
 ``confusion_matrix.png`` and ``confusion_matrix.csv`` (header ``gt\\pred,<class>,...``, one
 row per ground-truth class).
 """
@@ -102,7 +103,10 @@ def main(argv=None):
     os.makedirs(args.out_dir, exist_ok=True)
     csv_path = osp.join(args.out_dir, 'confusion_matrix.csv')
     write_csv(cm, classes, csv_path)
-    fig = ConfusionMatrix.plot(torch.from_numpy(cm), include_values=args.include_values,
+    # mmaction2's plot writes cell values with format 'd' (integers only): counts as they
+    # are, row fractions as whole percents
+    shown = torch.from_numpy(np.rint(cm * 100) if args.normalize else cm).long()
+    fig = ConfusionMatrix.plot(shown, include_values=args.include_values,
                                cmap=args.cmap, classes=classes, show=False)
     png_path = osp.join(args.out_dir, 'confusion_matrix.png')
     fig.savefig(png_path)

@@ -33,7 +33,8 @@ def test_counts_and_csv_exact(tmp_path):
     _dump(pkl)
     labels = tmp_path / 'labels.txt'
     labels.write_text('run\njump\nswim\n')
-    cm = tool.main([str(pkl), '--out-dir', str(tmp_path), '--label-file', str(labels)])
+    cm = tool.main([str(pkl), '--out-dir', str(tmp_path), '--label-file', str(labels),
+                    '--include-values'])
     np.testing.assert_array_equal(cm, [[2, 1, 0], [0, 2, 0], [1, 0, 3]])
     with open(tmp_path / 'confusion_matrix.csv') as f:
         rows = list(csv.reader(f))
@@ -44,7 +45,7 @@ def test_counts_and_csv_exact(tmp_path):
 def test_row_normalised_and_png(tmp_path):
     pkl = tmp_path / 'r.pkl'
     _dump(pkl)
-    cm = tool.main([str(pkl), '--out-dir', str(tmp_path), '--normalize'])
+    cm = tool.main([str(pkl), '--out-dir', str(tmp_path), '--normalize', '--include-values'])
     np.testing.assert_allclose(cm, [[2 / 3, 1 / 3, 0], [0, 1, 0], [0.25, 0, 0.75]])
     np.testing.assert_allclose(cm.sum(1), 1)
     img = cv2.imread(str(tmp_path / 'confusion_matrix.png'))
