@@ -28,6 +28,26 @@ def _first_non_finite(tensors: Dict[str, torch.Tensor]) -> Optional[str]:
     return None
 
 
+def _zero3_shard(param: torch.Tensor) -> Optional[torch.Tensor]:
+    """The valid part of this rank's partition of a DeepSpeed ZeRO-3 parameter, else None.
+
+    Under ZeRO-3 ``param.data`` is an empty placeholder (or a transient all-gather buffer)
+    and the weight lives in ``param.ds_tensor``, this rank's flat slice of the padded
+    parameter; the padding at the end of the last rank's slice is never written
+    (``torch.empty``), so only the first ``ds_numel - rank * partition_size`` elements are
+    weights.
+    """
+    shard = getattr(param, 'ds_tensor', None)
+    if shard is None or not hasattr(param, 'ds_numel'):
+        return None
+    import torch.distributed as torch_dist
+    group = getattr(param, 'ds_process_group', None)
+    rank = torch_dist.get_rank(group) if torch_dist.is_initialized() else 0
+    size = int(getattr(shard, 'ds_numel', shard.numel()))
+    valid = max(0, min(size, int(param.ds_numel) - rank * size))
+    return shard.reshape(-1)[:valid]
+
+
 def _base_model(model: torch.nn.Module) -> torch.nn.Module:
     """The ``BaseModel`` inside DDP/FSDP (``.module``) and DeepSpeed (``.model.module``)
     wrappers, whose ``parse_losses`` every wrapper's ``train_step`` calls."""
@@ -101,11 +121,15 @@ class NonFiniteCheckHook(Hook):
     def _check_state(self, runner, state: Dict[str, torch.Tensor], what: str) -> None:
         name = _first_non_finite(state)
         if name is not None:
-            raise FloatingPointError(
-                f'{what}: weight {name!r} is non-finite (after {runner.iter} training '
-                'iterations); nothing is written and no earlier checkpoint is removed. '
-                'The run diverged; resume from the last checkpoint in '
-                f'{runner.work_dir} with a lower lr.')
+            self._raise_weight(runner, name, what)
+
+    @staticmethod
+    def _raise_weight(runner, name: str, what: str) -> None:
+        raise FloatingPointError(
+            f'{what}: weight {name!r} is non-finite (after {runner.iter} training '
+            'iterations); nothing is written and no earlier checkpoint is removed. '
+            'The run diverged; resume from the last checkpoint in '
+            f'{runner.work_dir} with a lower lr.')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.check_weights:
@@ -115,8 +139,22 @@ class NonFiniteCheckHook(Hook):
                 self._check_state(runner, checkpoint[key], f'checkpoint {key}')
 
     def _check_model(self, runner, what: str) -> None:
+        """Every rank checks the weights it holds (its ZeRO-3 shards, else the parameters);
+        a non-finite weight on any rank stops all of them, so none waits in a collective."""
+        from mmengine import dist
         model = _base_model(runner.model)
-        self._check_state(runner, dict(model.named_parameters()), what)
+        params = {}
+        for name, param in model.named_parameters():
+            shard = _zero3_shard(param)
+            params[name] = param if shard is None else shard
+        name = _first_non_finite(params)
+        if dist.get_world_size() > 1:
+            flag = torch.tensor([0 if name is None else 1], dtype=torch.int64)
+            dist.all_reduce(flag, op='sum')
+            if name is None and int(flag.item()) > 0:
+                name = '(a weight held by another rank)'
+        if name is not None:
+            self._raise_weight(runner, name, what)
 
     def after_train_epoch(self, runner) -> None:
         # mmengine's CheckpointHook removes the oldest of ``max_keep_ckpts`` *before* it writes
