@@ -147,7 +147,14 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     fns = [lambda: torch.mm(a, b)]
     if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise'):
-        fns.append(lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, 'none', [], ''))
+        def onednn():
+            return torch.ops.mkldnn._linear_pointwise(a, b, None, 'none', [], '')
+        try:
+            with torch.inference_mode():
+                onednn()
+            fns.append(onednn)
+        except RuntimeError:
+            pass  # no oneDNN kernel for this dtype on this CPU (e.g. bf16 without AVX-512)
     best = float('inf')
     with torch.inference_mode():
         for fn in fns:

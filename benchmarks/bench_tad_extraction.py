@@ -117,8 +117,8 @@ class TimedExtractor(ClipFeatureExtractor):
         super().__init__(*args, **kwargs)
         self.timer = Timer()
 
-    def iter_chunks(self, reader, needed):
-        it = super().iter_chunks(reader, needed)
+    def iter_chunks(self, reader, needed, source_index=None):
+        it = super().iter_chunks(reader, needed, source_index)
         while True:
             t = time.perf_counter()
             try:

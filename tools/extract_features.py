@@ -1,7 +1,7 @@
 """Extract VideoMAE V2 clip features from untrimmed videos for temporal action detection.
 
     python tools/extract_features.py CONFIG CHECKPOINT --videos DIR_OR_LIST --out DIR \
-        [--stride 4] [--batch-size 8] [--amp bf16] [--preprocess official|normalized] \
+        [--stride 4] [--fps 30] [--batch-size 8] [--amp bf16] [--preprocess official|normalized] \
         [--shard i/n] [--device cuda:0]
 
 One ``<stem>.npy`` [N, C] float32 (N = (frames - clip_len) // stride + 1) and one ``<stem>.json``
@@ -47,6 +47,9 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--stride', type=int, help='frames between clip starts '
                         '(THUMOS14 4, FineAction 16)')
+    parser.add_argument('--fps', type=float, help='resample every video to this frame rate '
+                        'first: features on one time grid (grid_fps in the metadata, read by '
+                        'the TAD dataset); default: every decoded frame, as official')
     parser.add_argument('--batch-size', type=int, help='clips per forward pass')
     parser.add_argument('--chunk-frames', type=int, help='frames decoded per step')
     parser.add_argument('--preprocess', choices=('official', 'normalized'),
@@ -82,7 +85,7 @@ def main(argv=None):
     else:
         device = 'cpu'
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
-    overrides = dict(stride=args.stride, batch_size=args.batch_size,
+    overrides = dict(stride=args.stride, fps=args.fps, batch_size=args.batch_size,
                      chunk_frames=args.chunk_frames, preprocess=args.preprocess, amp=args.amp)
     extractor = build_extractor_from_config(cfg, checkpoint, overrides, device, logger)
     videos = list_videos(args.videos, args.video_root)

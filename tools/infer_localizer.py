@@ -5,7 +5,7 @@ Usage::
     python tools/infer_localizer.py VIDEOS CONFIG CHECKPOINT \
         --extractor-config EXT_CONFIG --extractor-checkpoint EXT_CKPT [--out-dir DIR] \
         [--label-file FILE] [--feat-stats channel_stats.npz] [--cache-dir DIR] \
-        [--min-score 0.3] [--device cpu] [--stride 4] [--batch-size 8] [--amp bf16]
+        [--min-score 0.3] [--device cpu] [--stride 4] [--fps 30] [--batch-size 8] [--amp bf16]
 
 VIDEOS is a video file, a folder (searched recursively) or a list file (one path per line).
 CONFIG / CHECKPOINT are the ActionFormer (``configs/localization/``); EXT_CONFIG / EXT_CKPT the
@@ -50,6 +50,8 @@ def parse_args(argv=None):
                         help='segments shown in the table, SRT and PNG (the JSON keeps all)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda:0, ...')
     parser.add_argument('--stride', type=int, help='extraction stride override (frames)')
+    parser.add_argument('--fps', type=float, help='resample to this frame rate (as the '
+                        'training features were extracted with extract_features.py --fps)')
     parser.add_argument('--batch-size', type=int, help='clips per extractor forward pass')
     parser.add_argument('--amp', choices=('none', 'bf16', 'fp16'), help='extractor autocast')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
@@ -64,7 +66,7 @@ def main(argv=None):
         args.videos, args.config, args.checkpoint, args.extractor_config, ext_ckpt,
         args.out_dir, label_file=args.label_file, feat_stats=args.feat_stats,
         cache_dir=args.cache_dir, min_score=args.min_score, device=args.device,
-        extractor_overrides=dict(stride=args.stride, batch_size=args.batch_size,
+        extractor_overrides=dict(stride=args.stride, fps=args.fps, batch_size=args.batch_size,
                                  amp=args.amp),
         video_root=args.video_root, progress=not args.no_progress)
     print(format_table(out['records'], args.min_score))

@@ -66,6 +66,10 @@ class ClipFeatureExtractor:
         chunk_frames (int): Frames decoded per step; bounds memory to about
             ``(chunk_frames + clip_len) * 3 * S^2 * 4`` bytes. Defaults to 128.
         amp (str, optional): ``'bf16'`` / ``'fp16'`` autocast, or None for fp32 (official).
+        fps (float, optional): Resample every video to this frame rate before cutting clips,
+            so features lie on the same time grid whatever the source rate (grid frame ``k``
+            at ``k / fps`` s is the last source frame shown by then, by the container's
+            timestamps); None (official) uses every decoded frame. Defaults to None.
         device (str | torch.device): Defaults to 'cpu'.
     """
 
@@ -80,6 +84,7 @@ class ClipFeatureExtractor:
                  batch_size: int = 8,
                  chunk_frames: int = 128,
                  amp: Optional[str] = None,
+                 fps: Optional[float] = None,
                  device='cpu') -> None:
         errors = []
         for name, v in (('clip_len', clip_len), ('stride', stride), ('img_size', img_size),
@@ -91,6 +96,8 @@ class ClipFeatureExtractor:
         if amp not in AMP_DTYPES:
             errors.append(f"amp must be one of {sorted(k for k in AMP_DTYPES if k)} or None, got "
                           f'{amp!r}')
+        if fps is not None and not (isinstance(fps, (int, float)) and fps > 0):
+            errors.append(f'fps must be a positive number or None, got {fps!r}')
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             errors.append(f'mean and std must be 3 RGB values (std > 0), got {mean}, {std}')
         if errors:
@@ -109,6 +116,14 @@ class ClipFeatureExtractor:
         self.batch_size = batch_size
         self.chunk_frames = max(chunk_frames, clip_len)
         self.amp = None if amp == 'none' else amp
+        self.fps = None if fps is None else float(fps)
+
+    def fps_record(self) -> str:
+        """How frames were taken from the video, for the metadata file."""
+        if self.fps is None:
+            return 'native (every frame decoded, no resampling)'
+        return (f'{self.fps:g} (resampled: grid frame k is the last source frame shown at '
+                'k / fps s)')
 
     def preprocessing_record(self) -> dict:
         """What was done to the frames, for the metadata file."""
@@ -173,11 +188,14 @@ class ClipFeatureExtractor:
                              f'{tuple(out.shape)}; use out_type="pooled"')
         return out.float().cpu()
 
-    def iter_chunks(self, reader, needed: int) -> Iterator[np.ndarray]:
-        """Decode frames ``[0, needed)`` once, ``chunk_frames`` at a time (uint8 [F, H, W, 3])."""
+    def iter_chunks(self, reader, needed: int, source_index: Optional[np.ndarray] = None
+                    ) -> Iterator[np.ndarray]:
+        """Decode grid frames ``[0, needed)`` once, ``chunk_frames`` at a time (uint8
+        [F, H, W, 3]); grid frame ``i`` is source frame ``source_index[i]`` (``i`` if None)."""
         for a in range(0, needed, self.chunk_frames):
             b = min(a + self.chunk_frames, needed)
-            yield reader.get_batch(list(range(a, b))).asnumpy()
+            idx = range(a, b) if source_index is None else source_index[a:b]
+            yield reader.get_batch([int(i) for i in idx]).asnumpy()
 
     def extract(self, path: str) -> Tuple[np.ndarray, dict]:
         """Features of one video.
@@ -190,7 +208,9 @@ class ClipFeatureExtractor:
             num_features, vfr, clip_times_s)``: ``clip_times_s`` [N, 2] is the presentation
             time (seconds) of each clip's first frame and the end of its last frame, read
             from the container, so a variable-frame-rate video (``vfr`` True, also logged)
-            still maps features to real time.
+            still maps features to real time. With ``fps`` set, ``frames`` / ``fps`` are
+            those of the time grid, plus ``grid_fps``, ``source_fps`` and
+            ``source_frames``.
 
         Raises:
             TooShortVideoError: fewer frames than ``clip_len``.
@@ -199,20 +219,40 @@ class ClipFeatureExtractor:
         from decord import VideoReader, cpu
 
         reader = VideoReader(path, ctx=cpu(0), num_threads=1)
-        total = len(reader)
-        fps = float(reader.get_avg_fps())
+        source_frames = len(reader)
+        source_fps = float(reader.get_avg_fps())
+        stamps = np.asarray(reader.get_frame_timestamp(np.arange(source_frames)), np.float64)
+        vfr = is_vfr(stamps[:, 0], tick=1e-3)
+        source_index = None
+        if self.fps is None:
+            total, fps = source_frames, source_fps
+        else:
+            # grid frame k (time k / fps) shows the last source frame started by then
+            # the video ends one frame step after its last frame starts (decord's end time of
+            # the last frame follows the average rate, wrong for a variable-rate video)
+            fps = self.fps
+            step = stamps[-1, 0] - stamps[-2, 0] if source_frames > 1 else 1 / source_fps
+            # grid frame k exists while k / fps is inside the video; 1 ms absorbs the
+            # float32 rounding of the container's timestamps
+            tol = 1e-3
+            total = max(0, int(np.ceil((stamps[-1, 0] + step - tol) * fps)))
+            source_index = np.clip(np.searchsorted(stamps[:, 0], np.arange(total) / fps + tol,
+                                                   side='right') - 1, 0, source_frames - 1)
         n = num_clips(total, self.clip_len, self.stride)
         if n == 0:
             raise TooShortVideoError(f'{path}: {total} frames, fewer than clip_len='
-                                     f'{self.clip_len}')
+                                     f'{self.clip_len}' + (f' at {fps:g} fps' if self.fps
+                                                           else ''))
         starts = np.arange(n) * self.stride
         needed = int(starts[-1]) + self.clip_len  # frames after the last clip are never used
-        stamps = np.asarray(reader.get_frame_timestamp(np.arange(needed)), np.float64)
-        vfr = is_vfr(stamps[:, 0], tick=1e-3)
-        if vfr:
+        if vfr and self.fps is None:
             logger.warning(f'{path}: variable frame rate; features are on the frame grid, '
-                           'their real times are in the metadata (clip_times_s)')
-        clip_times = np.stack([stamps[starts, 0], stamps[starts + self.clip_len - 1, 1]], 1)
+                           'their real times are in the metadata (clip_times_s); --fps '
+                           'puts them on a fixed time grid')
+        if source_index is None:
+            clip_times = np.stack([stamps[starts, 0], stamps[starts + self.clip_len - 1, 1]], 1)
+        else:
+            clip_times = np.stack([starts / fps, (starts + self.clip_len) / fps], 1)
         s, length = self.img_size, self.clip_len
         # preprocessed frames [3, cap, S, S]; buffer frame 0 is video frame buf_start. A clip
         # never needs more than the frames kept from the previous chunk plus the new chunk.
@@ -221,7 +261,7 @@ class ClipFeatureExtractor:
         plane = s * s
         feats: List[Tensor] = []
         buf_start, filled, decoded, next_clip = 0, 0, 0, 0
-        for chunk in self.iter_chunks(reader, needed):
+        for chunk in self.iter_chunks(reader, needed, source_index):
             f = len(chunk)
             self.preprocess(chunk, out=buf[:, filled:filled + f])
             filled += f
@@ -247,8 +287,12 @@ class ClipFeatureExtractor:
             filled, buf_start = kept, keep_from
         out = torch.cat(feats).numpy().astype(np.float32, copy=False)
         assert out.shape[0] == n, (out.shape, n)
-        return out, dict(frames=total, fps=fps, frames_decoded=decoded, num_features=n,
-                         vfr=vfr, clip_times_s=np.round(clip_times, 4).tolist())
+        info = dict(frames=total, fps=fps, frames_decoded=decoded, num_features=n, vfr=vfr,
+                    clip_times_s=np.round(clip_times, 4).tolist())
+        if self.fps is not None:
+            # the TAD dataset maps seconds to features with grid_fps when it is present
+            info.update(grid_fps=fps, source_fps=source_fps, source_frames=source_frames)
+        return out, info
 
 
 def _tmp_name(path: str) -> str:
@@ -334,13 +378,15 @@ def remove_stale_tmp_files(out_dir: str, max_age_s: float = 24 * 3600.0) -> List
     return removed
 
 
-def finished_features_problem(npy: str, clip_len: int, stride: int) -> Optional[str]:
+def finished_features_problem(npy: str, clip_len: int, stride: int,
+                              fps: Optional[float] = None) -> Optional[str]:
     """Why an existing ``<stem>.npy`` (with its ``<stem>.json``) does not count as a finished
     video of this extractor, or None when it does.
 
     Checked without reading the data: the ``.npy`` header parses and the file holds all the
     bytes it declares (a truncated or empty file fails), the array is float32 ``[N, C]``, the
-    metadata exists and agrees (``shape``, ``clip_len``, ``stride``).
+    metadata exists and agrees (``shape``, ``clip_len``, ``stride``, the resampling ``fps``:
+    ``grid_fps`` in the metadata, absent for native-rate features).
     """
     meta_path = osp.splitext(npy)[0] + '.json'
     try:
@@ -361,6 +407,9 @@ def finished_features_problem(npy: str, clip_len: int, stride: int) -> Optional[
     if (meta.get('clip_len'), meta.get('stride')) != (clip_len, stride):
         return (f'was extracted with clip_len {meta.get("clip_len")} / stride '
                 f'{meta.get("stride")}, this run uses {clip_len} / {stride}')
+    if meta.get('grid_fps') != fps:
+        return (f'was extracted at fps {meta.get("grid_fps") or "native"}, this run uses '
+                f'{fps or "native"}')
     return None
 
 
@@ -460,7 +509,8 @@ def extract_videos(extractor: ClipFeatureExtractor,
         stem = osp.splitext(osp.basename(path))[0]
         npy = osp.join(out_dir, f'{stem}.npy')
         if osp.exists(npy):
-            problem = finished_features_problem(npy, extractor.clip_len, extractor.stride)
+            problem = finished_features_problem(npy, extractor.clip_len, extractor.stride,
+                                                extractor.fps)
             if problem is None:
                 summary['skipped'] += 1
                 continue
@@ -478,7 +528,7 @@ def extract_videos(extractor: ClipFeatureExtractor,
             write_report(False)
             continue
         meta = dict(video=osp.basename(path), source=path, **info,
-                    fps_used='native (every frame decoded, no resampling)',
+                    fps_used=extractor.fps_record(),
                     clip_len=extractor.clip_len, stride=extractor.stride,
                     feat_dim=int(feats.shape[1]), dtype='float32',
                     shape=list(feats.shape), amp=extractor.amp,
@@ -516,7 +566,7 @@ def build_extractor_from_config(cfg, checkpoint: Optional[str], overrides: Optio
     The config either defines ``model`` as a ``VideoMAEv2ViT`` (feature-extraction configs
     under ``configs/localization/feature_extraction/``) or a recognizer whose ``model.backbone`` is one;
     ``feature_extraction=dict(clip_len, stride, img_size, preprocess, mean, std, batch_size,
-    chunk_frames, amp)`` holds the extraction settings (``clip_len`` / ``img_size`` default to
+    chunk_frames, amp, fps)`` holds the extraction settings (``clip_len`` / ``img_size`` default to
     the backbone's ``num_frames`` / ``img_size``). ``overrides`` (e.g. from the command line)
     replace settings; None values are ignored.
 
@@ -557,7 +607,7 @@ def build_extractor_from_config(cfg, checkpoint: Optional[str], overrides: Optio
     settings = dict(cfg.get('feature_extraction', None) or {})
     settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
     unknown = set(settings) - {'clip_len', 'stride', 'img_size', 'preprocess', 'mean', 'std',
-                               'batch_size', 'chunk_frames', 'amp'}
+                               'batch_size', 'chunk_frames', 'amp', 'fps'}
     if unknown:
         raise ValueError(f'feature_extraction: unknown keys {sorted(unknown)}')
     settings.setdefault('clip_len', model.num_frames)

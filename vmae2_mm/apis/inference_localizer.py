@@ -162,7 +162,8 @@ class VideoLocalizer:
             npy = osp.join(self.cache_dir, f'{stem}.npy')
             meta_path = osp.join(self.cache_dir, f'{stem}.json')
             if osp.isfile(npy) and finished_features_problem(
-                    npy, self.extractor.clip_len, self.extractor.stride) is None:
+                    npy, self.extractor.clip_len, self.extractor.stride,
+                    self.extractor.fps) is None:
                 with open(meta_path) as f:
                     meta = json.load(f)
                 return np.load(npy, allow_pickle=False), meta
@@ -172,7 +173,7 @@ class VideoLocalizer:
         if self.cache_dir:
             os.makedirs(self.cache_dir, exist_ok=True)
             meta = dict(video=osp.basename(video), source=video, **info,
-                        fps_used='native (every frame decoded, no resampling)',
+                        fps_used=self.extractor.fps_record(),
                         clip_len=self.extractor.clip_len, stride=self.extractor.stride,
                         feat_dim=int(feats.shape[1]), dtype='float32', shape=list(feats.shape),
                         amp=self.extractor.amp,

@@ -279,3 +279,62 @@ def test_variable_frame_rate_video_records_real_clip_times(tmp_path):
     # the last clip (frames 32..47) lies in the 10 fps part: 1.6 s of frames, not 0.53 s
     end_frame = (feats.shape[0] - 1) * 4 + 15
     assert info['clip_times_s'][-1][1] == pytest.approx(ts[end_frame] + 0.1, abs=2e-3)
+
+
+def _features_of_source_frames(model, path, index, stride=4, clip_len=16, size=32):
+    """The official per-clip loop over the grid frames ``index`` (source frame numbers)."""
+    from decord import VideoReader
+    frames = VideoReader(path, num_threads=1).get_batch(list(map(int, index))).asnumpy()
+    x = torch.from_numpy(frames).float() / 255
+    out = []
+    for s in range(0, len(index) - clip_len + 1, stride):
+        clip = F.interpolate(x[s:s + clip_len].permute(3, 0, 1, 2), size=(size, size),
+                             mode='bilinear', align_corners=False)
+        with torch.no_grad():
+            out.append(model.eval()(clip[None]))
+    return torch.cat(out).numpy()
+
+
+def test_fps_resampling_puts_features_on_a_fixed_time_grid(setup, tmp_path):
+    """--fps: a 10 fps video at 5 fps uses every second frame; the VFR video (1 s at 30 fps
+    then 2 s at 10 fps) at 10 fps takes every third frame of its first second, then every
+    frame; the grid is recorded (grid_fps), and features of another grid are redone."""
+    from mmengine.config import Config
+    from vmae2_mm.apis.feature_extraction import finished_features_problem
+    from vmae2_mm.testing.video_variants import write_variants
+    cfg = Config.fromfile(setup['cfg'])
+    path = sorted(setup['data']['videos'].values())[0]
+    native, ninfo = build_extractor_from_config(cfg, setup['ckpt']).extract(path)
+    feats, info = build_extractor_from_config(cfg, setup['ckpt'], dict(fps=5.0)).extract(path)
+    assert (info['grid_fps'], info['source_fps'], info['fps']) == (5.0, 10.0, 5.0)
+    assert info['frames'] == ninfo['frames'] // 2
+    np.testing.assert_allclose(
+        feats, _features_of_source_frames(setup['model'], path, 2 * np.arange(info['frames'])),
+        rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(info['clip_times_s'][1], [0.8, 4.0])  # clip 1: grid 4..19
+
+    variant = write_variants(str(tmp_path), ['vfr'])['vfr']
+    tiny = Config(dict(model=dict(TINY), feature_extraction=dict(stride=4, batch_size=4)))
+    ext = build_extractor_from_config(tiny, None, dict(fps=10.0))
+    feats, info = ext.extract(variant['path'])
+    assert info['frames'] == 30 and feats.shape[0] == (30 - 16) // 4 + 1
+    index = [3 * k for k in range(10)] + [20 + k for k in range(10, 30)]
+    np.testing.assert_allclose(feats, _features_of_source_frames(ext.model, variant['path'],
+                                                                 index), rtol=1e-4, atol=1e-5)
+
+    out = tmp_path / 'feats'
+    tool = load_tool()
+    args = [setup['cfg'], setup['ckpt'], '--videos', path, '--out', str(out), '--no-progress']
+    # a single video path is not a folder or list: use a list file
+    listing = tmp_path / 'one.txt'
+    listing.write_text(path + '\n')
+    args[3] = str(listing)
+    assert tool.main(args) == 0
+    npy = str(out / (osp.splitext(osp.basename(path))[0] + '.npy'))
+    assert finished_features_problem(npy, 16, 4) is None
+    assert 'was extracted at fps native, this run uses 5.0' in \
+        finished_features_problem(npy, 16, 4, 5.0)
+    assert tool.main(args + ['--fps', '5']) == 0
+    meta = json.loads(open(npy[:-4] + '.json').read())
+    assert meta['grid_fps'] == 5.0 and meta['fps_used'].startswith('5 (resampled')
+    assert json.loads((out / 'failures.json').read_text())['redone'] == 1
