@@ -362,6 +362,8 @@ def main(argv=None):
     parser.add_argument('--frames', type=int, default=16)
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--peak-size', type=int, default=2048,
+                        help='n of the n x n x n products that measure the matmul peak')
     parser.add_argument('--worker', nargs=4, metavar=('IMPL', 'ARCH', 'DTYPE', 'WEIGHTS'))
     parser.add_argument('--json', metavar='PATH', help='also write the figures as JSON '
                         '(read by benchmarks/run_all.py)')
@@ -375,8 +377,8 @@ def main(argv=None):
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, input 1x3x'
           f'{args.frames}x{args.size}x{args.size}, median of {args.repeats} forwards')
     print('CPU: ' + ', '.join(f'{k} {v}' for k, v in cpu_settings().items()))
-    peak32 = matmul_peak(torch.float32)
-    peak16 = matmul_peak(torch.bfloat16)
+    peak32 = matmul_peak(torch.float32, args.peak_size)
+    peak16 = matmul_peak(torch.bfloat16, args.peak_size)
     print(f'matmul peak: fp32 {peak32:.1f} GFLOP/s, bf16 {peak16:.1f} GFLOP/s '
           f'(bf16/fp32 {peak16 / peak32:.2f}x)')
     results = {}

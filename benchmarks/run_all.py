@@ -35,7 +35,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 BENCHMARKS = {
     'backbone': ('bench_backbone.py', 'issue 3', [],
                  ['--archs', 'small', '--dtypes', 'fp32', '--frames', '2', '--size', '32',
-                  '--repeats', '1']),
+                  '--repeats', '1', '--peak-size', '256']),
     'dual_masking': ('bench_dual_masking.py', 'issue 4', [],
                      ['--arch', 'small', '--frames', '4', '--size', '64', '--batch', '1',
                       '--steps', '1', '--attn-impl', 'sdpa']),
