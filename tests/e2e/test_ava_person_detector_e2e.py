@@ -17,7 +17,7 @@ from mmengine.registry import DefaultScope, init_default_scope
 
 from tests.conftest import load_script
 from tests.unit.apis.test_inference_spatiotemporal import DET_CONFIG
-from tests.unit.tools.test_demo_ava import BASE
+from tests.unit.tools.test_demo_ava import write_tiny_ava_config
 from vmae2_mm.testing.ava import generate_mini_ava
 
 pytestmark = pytest.mark.e2e
@@ -102,18 +102,7 @@ def test_demo_ava_with_a_trained_person_detector_finds_the_people(tmp_path):
                     meta=dict(dataset_meta=dict(classes=('person', )))), det_ckpt)
 
     # the VideoMAE V2 action detector (tiny, random weights: the people are what is tested)
-    ava_cfg = tmp_path / 'tiny_ava.py'
-    ava_cfg.write_text(
-        f'_base_ = [{BASE!r}]\n'
-        'model = dict(backbone=dict(arch=dict(_delete_=True, embed_dims=32, depth=1, '
-        'num_heads=2, mlp_ratio=2), num_frames=8, init_cfg=None),\n'
-        '             roi_head=dict(bbox_head=dict(in_channels=32)))\n'
-        'test_dataloader = dict(dataset=dict(pipeline=[\n'
-        "    dict(type='SampleAVAFrames', clip_len=8, frame_interval=4, test_mode=True),\n"
-        f"    dict(type='RawFrameDecode'), dict(type='Resize', scale=(-1, {H})),\n"
-        "    dict(type='FormatShape', input_format='NCTHW', collapse=True),\n"
-        "    dict(type='PackActionInputs')]))\n"
-        f"test_evaluator = dict(label_file={data['label_file']!r})\n")
+    ava_cfg = write_tiny_ava_config(tmp_path / 'tiny_ava.py', data['label_file'], H)
     init_default_scope('mmaction')
     from mmaction.registry import MODELS
     torch.manual_seed(0)

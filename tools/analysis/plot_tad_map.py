@@ -14,7 +14,6 @@ is printed and written next to it as CSV (``tiou,<name>,...`` in percent). ``--t
 import argparse
 import csv
 import json
-import os
 import os.path as osp
 import pickle
 import sys
@@ -95,28 +94,6 @@ def evaluate(paths: Sequence[str], ann_file: str, subset: str, tious: Sequence[f
                                metric.evaluator)['mAP'] for p in paths}
 
 
-def plot(tious: Sequence[float], curves: Dict[str, np.ndarray], out: str,
-         title: str = 'mAP vs tIoU') -> None:
-    """One line (mAP in percent) per run, the legend giving each run's average."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
-    for name, maps in curves.items():
-        ax.plot(tious, 100 * np.asarray(maps), marker='o',
-                label=f'{name} (avg {100 * float(np.mean(maps)):.1f})')
-    ax.set_xlabel('tIoU threshold')
-    ax.set_ylabel('mAP (%)')
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-
-
 def main(argv=None) -> Dict[str, np.ndarray]:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,7 +111,8 @@ def main(argv=None) -> Dict[str, np.ndarray]:
         parser.error(f'--names: {len(names)} names for {len(args.results)} result files')
     by_path = evaluate(args.results, args.ann_file, args.subset, args.tious)
     curves = {n: by_path[p] for n, p in zip(names, args.results)}
-    plot(args.tious, curves, args.out, args.title)
+    from vmae2_mm.evaluation.tad_metric import plot_map_vs_tiou
+    plot_map_vs_tiou(args.tious, curves, args.out, args.title)
     csv_path = osp.splitext(args.out)[0] + '.csv'
     with open(csv_path, 'w', newline='') as f:
         w = csv.writer(f)

@@ -265,19 +265,31 @@ def tiou_key(t: float) -> str:
     return f'mAP@{t:.2f}'
 
 
-def plot_map_vs_tiou(tious: Sequence[float], maps: Sequence[float], path: str,
+def plot_map_vs_tiou(tious: Sequence[float], maps, path: str,
                      title: str = 'mAP vs tIoU') -> str:
-    """Write a PNG line plot of mAP (%) against the tIoU threshold (matplotlib Agg backend)."""
+    """Write a PNG line plot of mAP (%) against the tIoU threshold (matplotlib Agg backend).
+
+    ``maps`` is one run's [N_t] mAP (fractions; its average goes in the title) or
+    ``{name: [N_t] mAP}`` of several runs, overlaid with their averages in the legend.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5, 3.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(list(tious), [100 * m for m in maps], marker='o')
+    if isinstance(maps, Mapping):
+        for name, run in maps.items():
+            ax.plot(list(tious), [100 * m for m in run], marker='o',
+                    label=f'{name} (avg {100 * float(np.mean(run)):.1f})')
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=8)
+        ax.set_title(title)
+    else:
+        ax.plot(list(tious), [100 * m for m in maps], marker='o')
+        ax.set_title(f'{title} (avg {100 * float(np.mean(maps)):.2f})')
     ax.set_xlabel('tIoU threshold')
     ax.set_ylabel('mAP (%)')
-    ax.set_title(f'{title} (avg {100 * float(np.mean(maps)):.2f})')
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)

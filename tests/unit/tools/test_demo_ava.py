@@ -18,6 +18,23 @@ BASE = osp.join(REPO, 'configs', 'detection', 'videomaev2',
                 'vit-small-p16_videomaev2-vit-g-dist-k710-pre_16xb8-16x4x1-10e-adamw_ava22-rgb.py')
 
 
+def write_tiny_ava_config(path, label_file, height):
+    """A tiny VideoMAE V2 AVA detector config (1 block, 32 wide, 8 frames x 4) on the paper
+    recipe, testing on ``height``-high frames with the label map ``label_file``."""
+    path.write_text(
+        f'_base_ = [{BASE!r}]\n'
+        'model = dict(backbone=dict(arch=dict(_delete_=True, embed_dims=32, depth=1, '
+        'num_heads=2, mlp_ratio=2), num_frames=8, init_cfg=None),\n'
+        '             roi_head=dict(bbox_head=dict(in_channels=32)))\n'
+        'test_dataloader = dict(dataset=dict(pipeline=[\n'
+        "    dict(type='SampleAVAFrames', clip_len=8, frame_interval=4, test_mode=True),\n"
+        f"    dict(type='RawFrameDecode'), dict(type='Resize', scale=(-1, {height})),\n"
+        "    dict(type='FormatShape', input_format='NCTHW', collapse=True),\n"
+        "    dict(type='PackActionInputs')]))\n"
+        f"test_evaluator = dict(label_file={label_file!r})\n")
+    return path
+
+
 def load_demo():
     return load_script('tools/demo_ava.py')
 
@@ -27,18 +44,7 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('demo')
     data = generate_mini_ava(str(tmp / 'data'), num_train_videos=1, num_val_videos=1,
                              seconds=5, height=64, width=96, videos=True, seed=0)
-    cfg_path = tmp / 'tiny.py'
-    cfg_path.write_text(
-        f'_base_ = [{BASE!r}]\n'
-        'model = dict(backbone=dict(arch=dict(_delete_=True, embed_dims=32, depth=1, '
-        'num_heads=2, mlp_ratio=2), num_frames=8, init_cfg=None),\n'
-        '             roi_head=dict(bbox_head=dict(in_channels=32)))\n'
-        'test_dataloader = dict(dataset=dict(pipeline=[\n'
-        "    dict(type='SampleAVAFrames', clip_len=8, frame_interval=4, test_mode=True),\n"
-        "    dict(type='RawFrameDecode'), dict(type='Resize', scale=(-1, 64)),\n"
-        "    dict(type='FormatShape', input_format='NCTHW', collapse=True),\n"
-        "    dict(type='PackActionInputs')]))\n"
-        f"test_evaluator = dict(label_file={data['label_file']!r})\n")
+    cfg_path = write_tiny_ava_config(tmp / 'tiny.py', data['label_file'], height=64)
     init_default_scope('mmaction')
     from mmaction.registry import MODELS
     cfg = Config.fromfile(str(cfg_path))
